@@ -1,0 +1,90 @@
+"""The backend registry: one explicit table from name to implementation.
+
+Implementations are imported lazily, so ``qfreight validate`` never pays for importing qiskit
+or Strawberry Fields. Options come from the config file's ``[backends.<name>]`` table and are
+passed as keyword-only constructor arguments; an unknown option is an error that lists the
+known ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from optimizer.errors import ConfigError, Issue
+from optimizer.solver import Solver
+
+__all__ = ["BackendSpec", "REGISTRY", "backend_names", "create_solver", "solver_class", "backend_options"]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    target: str  # "module:Class"
+    requires: tuple[str, ...]  # importable module names the backend needs
+    summary: str
+
+
+REGISTRY: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("exact", "backends.exact:ExactSolver", ("numpy",),
+                    "vectorised brute force over all 2^n assignments (the test oracle)"),
+        BackendSpec("anneal", "backends.anneal:AnnealSolver", ("dwave.samplers",),
+                    "simulated annealing or tabu search (dwave-samplers)"),
+        BackendSpec("cpsat", "backends.cpsat:CpSatSolver", ("ortools",),
+                    "OR-Tools CP-SAT: proven optimum or best bound"),
+        BackendSpec("qaoa", "backends.qaoa:QaoaSolver", ("qiskit", "qiskit_aer"),
+                    "gate-model QAOA on qiskit-aer, with an exact statevector engine"),
+        BackendSpec("photonic", "backends.photonic:PhotonicSolver", ("thewalrus",),
+                    "Gaussian boson sampling on the Strawberry Fields simulator"),
+    )
+}
+
+
+def backend_names() -> list[str]:
+    return list(REGISTRY)
+
+
+def _spec(name: str) -> BackendSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError(None, Issue("solver.backend", f"unknown backend; known: {', '.join(REGISTRY)}",
+                                      name)) from None
+
+
+def solver_class(name: str) -> type:
+    module_name, _, class_name = _spec(name).target.partition(":")
+    module = importlib.import_module(module_name)
+    return module.__dict__[class_name]
+
+
+def is_installed(name: str) -> bool:
+    return all(importlib.util.find_spec(mod.split(".")[0]) is not None for mod in _spec(name).requires)
+
+
+def backend_options(name: str) -> dict[str, object]:
+    """The keyword-only options a backend takes, with their defaults."""
+    params = inspect.signature(solver_class(name).__init__).parameters
+    return {p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def create_solver(name: str, options: Mapping[str, object] | None = None, *, source: str | None = None) -> Solver:
+    """Build a backend from its options; unknown option keys are a :class:`ConfigError`."""
+    cls = solver_class(name)
+    known = backend_options(name)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(source, [
+            Issue(f"backends.{name}.{key}", f"unknown option; known options: {', '.join(sorted(known)) or 'none'}")
+            for key in unknown
+        ])
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(source, Issue(f"backends.{name}", str(exc))) from None
