@@ -22,7 +22,7 @@ FAST_OPTIONS: dict[str, dict[str, object]] = {
     "anneal": {"num_reads": 32, "num_sweeps": 500},
     "cpsat": {"workers": 1},
     "qaoa": {"reps": 2, "maxiter": 60, "shots": 512},
-    "photonic": {"samples": 200, "modes": 12},
+    "photonic": {"samples": 100, "modes": 12, "train_steps": 10, "train_samples": 50},
 }
 
 BACKENDS = sorted(REGISTRY)

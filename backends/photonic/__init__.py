@@ -1,0 +1,16 @@
+"""Photonic backend: Gaussian boson sampling on Strawberry Fields, standing in for Borealis-style hardware.
+
+Importing this package is cheap (numpy only): Strawberry Fields, thewalrus and networkx are
+imported inside the functions that use them, after :mod:`backends.photonic.compat` has made SF
+importable on current scipy.
+
+* :mod:`.compat` -- the scipy/numpy compatibility layer for Strawberry Fields 0.23.0
+* :mod:`.device` -- device spec, the SF circuit, batched sampling, RNG isolation
+* :mod:`.postprocess` -- conflict graph, SF clique search, QUBO local search, random-subset ablation
+* :mod:`.vgbs` -- variational GBS training (SF apps.train)
+* :mod:`.solver` -- :class:`PhotonicSolver`, registered as ``photonic``
+"""
+
+from .solver import PhotonicSolver
+
+__all__ = ["PhotonicSolver"]

@@ -1,0 +1,178 @@
+"""Classical post-processing of GBS samples, counted separately from sampling.
+
+* :class:`QuboStructure` reads a QUBO as a conflict graph: a positive coupling J_ij that cancels at
+  least ``conflict_ratio`` times the smaller linear gain makes (i, j) a conflict. The freight
+  QUBO's one-hot penalties and capacity rows are such conflicts, so its minimum is a
+  maximum-weight independent set of the conflict graph (node weight -h_i), i.e. a maximum-weight
+  clique of the *compatibility* graph (its complement).
+* :func:`clique_candidates`: GBS samples -> subgraphs -> ``clique.shrink`` -> ``clique.search``
+  (Strawberry Fields' apps.clique; Arrazola & Bromley, PRL 121, 030503 (2018); Banchi et al.,
+  Sci. Adv. 6, eaax1950 (2020), which adds node weights).
+* :func:`local_search`: steepest descent on the QUBO energy itself, with single flips and, inside
+  one-hot groups, swaps; vectorised over all starts. It makes every candidate a 1-flip (and
+  group-swap) local minimum, whatever the encoding missed (negative couplings, soft conflicts).
+* :func:`random_subsets`: the ablation -- uniformly random subsets with the same sizes as the
+  GBS samples, so a report can show what the photonic samples contributed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.qubo import Qubo
+from optimizer.solver import Deadline
+
+from .device import isolated_global_rng
+
+__all__ = ["QuboStructure", "clique_candidates", "local_search", "random_subsets"]
+
+
+@dataclass(frozen=True, eq=False)
+class QuboStructure:
+    """Dense views of a QUBO that the photonic encodings need."""
+
+    J: np.ndarray           # symmetric couplings, zero diagonal: x^T Q x = 1/2 x^T J x
+    h: np.ndarray
+    conflict: np.ndarray    # bool (n, n), symmetric, False on the diagonal
+    weights: np.ndarray     # node weights for clique search, > 0
+    groups: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, qubo: Qubo, *, conflict_ratio: float = 1.0) -> QuboStructure:
+        J = qubo.symmetric().toarray()
+        h = np.asarray(qubo.h, dtype=np.float64)
+        gain = np.abs(h)
+        floor = np.minimum.outer(gain, gain)
+        conflict = (J > 0) & (J >= conflict_ratio * floor)
+        np.fill_diagonal(conflict, False)
+        benefit = np.maximum(-h, 0.0)
+        scale = benefit.max() if benefit.max() > 0 else 1.0
+        weights = 1e-3 + benefit / scale
+        return cls(J=J, h=h, conflict=conflict, weights=weights, groups=tuple(qubo.groups))
+
+    @property
+    def n(self) -> int:
+        return int(self.h.shape[0])
+
+    def has_conflict_structure(self) -> bool:
+        """One-hot groups, or an MWIS-shaped QUBO: no linear cost > 0 and every positive coupling a conflict."""
+        if self.groups:
+            return True
+        positive = self.J > 0
+        return bool(self.conflict.any() and np.all(self.h <= 0) and np.array_equal(positive, self.conflict))
+
+    def compatibility(self) -> np.ndarray:
+        """0/1 adjacency of the compatibility graph (complement of the conflict graph)."""
+        C = (~self.conflict).astype(np.float64)
+        np.fill_diagonal(C, 0.0)
+        return C
+
+    def clique_matrix(self, weight_bias: float) -> np.ndarray:
+        """Omega C Omega with Omega = diag(1 + bias * w): heavier nodes get more photons (Banchi et al. 2020)."""
+        omega = 1.0 + weight_bias * self.weights / self.weights.max()
+        A = omega[:, None] * self.compatibility() * omega[None, :]
+        return A if A.any() else np.eye(self.n)
+
+    def vgbs_matrix(self) -> np.ndarray:
+        """Compatibility graph, with attractive couplings (J_ij < 0) weighted up: the VGBS start."""
+        C = self.compatibility()
+        attract = np.maximum(-self.J, 0.0)
+        scale = np.abs(self.J).max() if np.abs(self.J).max() > 0 else 1.0
+        A = C * (1.0 + attract / scale)
+        return A if A.any() else np.eye(self.n)
+
+
+def clique_candidates(structure: QuboStructure, patterns: np.ndarray, *, seed: int, iterations: int,
+                      deadline: Deadline) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each distinct non-empty click set -> shrink to a compatibility clique -> local clique search.
+
+    Returns (candidates as 0/1 rows, how many input rows led to each, subgraphs processed).
+    """
+    import networkx as nx
+    from .compat import import_strawberryfields
+
+    import_strawberryfields()
+    from strawberryfields.apps import clique
+
+    n = structure.n
+    graph = nx.from_numpy_array(structure.compatibility())
+    weights = structure.weights
+    subsets, counts = np.unique(np.asarray(patterns) > 0, axis=0, return_counts=True)
+    out, out_counts = [], []
+    processed = 0
+    with isolated_global_rng(seed):   # shrink/search break ties with numpy's global RNG
+        for subset, count in zip(subsets, counts):
+            if deadline.expired():
+                break
+            nodes = [int(i) for i in np.flatnonzero(subset)]
+            if not nodes:
+                continue
+            found = clique.shrink(nodes, graph, node_select=weights)
+            if iterations > 0:
+                found = clique.search(found, graph, iterations, node_select=weights)
+            x = np.zeros(n, dtype=np.uint8)
+            x[list(found)] = 1
+            out.append(x)
+            out_counts.append(int(count))
+            processed += 1
+    if not out:
+        return np.zeros((0, n), np.uint8), np.zeros(0, np.int64), 0
+    return np.array(out), np.array(out_counts, dtype=np.int64), processed
+
+
+def local_search(structure: QuboStructure, starts: np.ndarray, *, deadline: Deadline,
+                 max_rounds: int = 10_000) -> tuple[np.ndarray, int]:
+    """Steepest descent from every start at once; returns (local minima, moves evaluated)."""
+    X = np.asarray(starts, dtype=np.float64).copy()
+    if X.size == 0:
+        return X.astype(np.uint8), 0
+    J, h = structure.J, structure.h
+    k, n = X.shape
+    F = X @ J                         # coupling field on every variable
+    rows = np.arange(k)
+    evaluated = 0
+    groups = [np.asarray(g) for g in structure.groups if len(g) > 1]
+    active = np.ones(k, dtype=bool)
+    for _ in range(max_rounds):
+        if not active.any() or deadline.expired():
+            break
+        field = h + F
+        flip = (1.0 - 2.0 * X) * field                     # E(x ^ e_i) - E(x)
+        best_i = np.argmin(flip, axis=1)
+        best_gain = flip[rows, best_i]
+        best_j = np.full(k, -1)
+        evaluated += int(active.sum()) * n
+        for g in groups:
+            # Move the one of a group from i (x_i = 1) to j (x_j = 0): gain -f_i + f_j - J_ij.
+            fg, xg = field[:, g], X[:, g]
+            swap = -fg[:, :, None] + fg[:, None, :] - J[np.ix_(g, g)][None, :, :]
+            valid = (xg[:, :, None] == 1) & (xg[:, None, :] == 0)
+            swap = np.where(valid, swap, np.inf)
+            flat = swap.reshape(k, -1).argmin(axis=1)
+            gain = swap.reshape(k, -1)[rows, flat]
+            better = gain < best_gain
+            best_gain = np.where(better, gain, best_gain)
+            best_i = np.where(better, g[flat // len(g)], best_i)
+            best_j = np.where(better, g[flat % len(g)], best_j)
+            evaluated += int(active.sum()) * len(g) ** 2
+        active = best_gain < -1e-12
+        if not active.any():
+            break
+        for r in np.flatnonzero(active):
+            for v in (best_i[r], best_j[r]):
+                if v < 0:
+                    continue
+                sign = 1.0 - 2.0 * X[r, v]
+                X[r, v] += sign
+                F[r] += sign * J[v]
+    return X.astype(np.uint8), evaluated
+
+
+def random_subsets(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random subsets of {0..n-1} with the given sizes, as 0/1 rows (the ablation)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    keys = rng.random((sizes.size, n))
+    ranks = np.argsort(np.argsort(keys, axis=1), axis=1)
+    return (ranks < sizes[:, None]).astype(np.uint8)

@@ -1,0 +1,131 @@
+"""The run configuration: one TOML file, one table per component; unknown keys are errors.
+
+::
+
+    [solver]            backend, seed, time_limit (seconds)
+    [model]             k_routes, max_departure_slots, inequality ("slack" | "unbalanced"), penalty
+    [backends.<name>]   keyword options of that backend (see `qfreight backends`)
+
+CLI flags override the file (see :meth:`Config.override`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optimizer.errors import ConfigError, Issue
+
+__all__ = ["Config", "SolverSection", "ModelSection", "load_config", "parse_config"]
+
+
+@dataclass(frozen=True)
+class SolverSection:
+    backend: str = "cpsat"
+    seed: int = 0
+    time_limit: float = 30.0  # seconds
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    k_routes: int = 2
+    max_departure_slots: int = 4
+    inequality: str = "slack"
+    penalty: float | None = None  # None: the guaranteed rule in optimizer.encoding
+
+
+@dataclass(frozen=True)
+class Config:
+    solver: SolverSection = field(default_factory=SolverSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    backends: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    source: str | None = None
+
+    def backend_options(self, name: str) -> dict[str, object]:
+        return dict(self.backends.get(name, {}))
+
+    def override(self, **solver_fields: object) -> Config:
+        """A copy with the given [solver] fields replaced (None values are ignored)."""
+        given = {k: v for k, v in solver_fields.items() if v is not None}
+        return dataclasses.replace(self, solver=dataclasses.replace(self.solver, **given))
+
+
+_TYPES = {int: (int,), float: (int, float), str: (str,)}
+
+
+def _section(cls, raw: object, name: str, source: str | None, issues: list[Issue]):
+    if not isinstance(raw, Mapping):
+        issues.append(Issue(name, "expected a table", raw))
+        return cls()
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in fields:
+            issues.append(Issue(f"{name}.{key}", f"unknown key; known keys: {', '.join(fields)}"))
+            continue
+        default = fields[key].default
+        expected = type(default) if default is not None else float
+        if isinstance(value, bool) or not isinstance(value, _TYPES[expected]):
+            issues.append(Issue(f"{name}.{key}", f"expected {expected.__name__}", value))
+            continue
+        values[key] = expected(value)
+    return cls(**values)
+
+
+def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Config:
+    from backends import REGISTRY, backend_options
+
+    issues: list[Issue] = []
+    known = ("solver", "model", "backends")
+    for key in data:
+        if key not in known:
+            issues.append(Issue(key, f"unknown section; known sections: {', '.join(known)}"))
+    solver = _section(SolverSection, data.get("solver", {}), "solver", source, issues)
+    model = _section(ModelSection, data.get("model", {}), "model", source, issues)
+    if solver.backend not in REGISTRY:
+        issues.append(Issue("solver.backend", f"unknown backend; known: {', '.join(REGISTRY)}", solver.backend))
+    if solver.time_limit <= 0:
+        issues.append(Issue("solver.time_limit", "must be > 0 seconds", solver.time_limit))
+    if model.inequality not in ("slack", "unbalanced"):
+        issues.append(Issue("model.inequality", "expected 'slack' or 'unbalanced'", model.inequality))
+    if model.k_routes < 1 or model.max_departure_slots < 1:
+        issues.append(Issue("model", "k_routes and max_departure_slots must be at least 1"))
+    backends_raw = data.get("backends", {})
+    backends: dict[str, dict[str, object]] = {}
+    if not isinstance(backends_raw, Mapping):
+        issues.append(Issue("backends", "expected a table of backend tables", backends_raw))
+    else:
+        for name, options in backends_raw.items():
+            if name not in REGISTRY:
+                issues.append(Issue(f"backends.{name}", f"unknown backend; known: {', '.join(REGISTRY)}"))
+                continue
+            if not isinstance(options, Mapping):
+                issues.append(Issue(f"backends.{name}", "expected a table of options", options))
+                continue
+            allowed = backend_options(name)
+            for key in options:
+                if key not in allowed:
+                    issues.append(Issue(f"backends.{name}.{key}",
+                                        f"unknown option; known options: {', '.join(sorted(allowed))}"))
+            backends[name] = dict(options)
+    if issues:
+        raise ConfigError(source, issues)
+    return Config(solver=solver, model=model, backends=backends, source=source)
+
+
+def load_config(path: str | Path | None) -> Config:
+    if path is None:
+        return Config()
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, Issue("(file)", f"cannot read: {exc.strerror or exc}")) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, Issue("(syntax)", f"malformed TOML: {exc}")) from None
+    return parse_config(data, source=source)

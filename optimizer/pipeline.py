@@ -1,0 +1,157 @@
+"""Problem -> candidates -> model -> QUBO -> backend -> checked plan with KPIs.
+
+A backend that can take the constrained model directly (CP-SAT's ``solve_model``) gets it;
+its answer is lifted into the QUBO (slack bits set) so its energy is recomputed from the QUBO
+like every other backend's. Every other backend gets the QUBO.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backends import create_solver
+from optimizer.candidates import CandidateOptions, CandidateSet, generate_candidates
+from optimizer.config import Config
+from optimizer.encoding import Encoding, encode
+from optimizer.evaluate import Kpis, Plan, check_plan, decode, greedy_dispatch, kpi_deltas, plan_table, simulate
+from optimizer.model import build_model
+from optimizer.problem import Problem
+from optimizer.solver import SampleSet
+
+__all__ = ["Prepared", "Outcome", "prepare", "solve_problem"]
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Everything derived from a problem before any backend runs."""
+
+    problem: Problem
+    candidates: CandidateSet
+    encoding: Encoding
+    greedy: np.ndarray  # model assignment of the greedy dispatcher
+    timing: dict[str, float]
+
+    @property
+    def model(self):
+        return self.encoding.model
+
+    @property
+    def qubo(self):
+        return self.encoding.qubo
+
+
+def prepare(problem: Problem, config: Config) -> Prepared:
+    timing = {}
+    t = time.perf_counter()
+    cset = generate_candidates(problem, CandidateOptions(config.model.k_routes, config.model.max_departure_slots))
+    timing["candidates"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model = build_model(cset)
+    greedy = greedy_dispatch(cset)
+    timing["model"] = time.perf_counter() - t
+    t = time.perf_counter()
+    encoding = encode(model, reference=greedy, inequality=config.model.inequality, penalty=config.model.penalty)
+    timing["encode"] = time.perf_counter() - t
+    return Prepared(problem, cset, encoding, greedy, timing)
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    prepared: Prepared
+    backend: str
+    seed: int
+    sampleset: SampleSet
+    x: np.ndarray  # chosen model assignment
+    energy: float  # QUBO energy of the chosen sample, recomputed
+    objective: float  # model objective (CNY)
+    feasible: bool
+    violations: tuple[str, ...]
+    plan: Plan
+    kpis: Kpis | None  # None when the plan is infeasible: KPIs of an infeasible plan mislead
+    greedy_kpis: Kpis
+    bound: float | None = None
+    optimal: bool | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        p = self.prepared
+        return {
+            "problem": p.problem.name,
+            "source": p.problem.source,
+            "backend": self.backend,
+            "seed": self.seed,
+            "sizes": {"shipments": len(p.problem.shipments), "model_variables": p.model.num_variables,
+                      "model_rows": p.model.num_rows, "qubo_variables": p.qubo.num_variables,
+                      "qubo_interactions": p.qubo.num_interactions},
+            "penalty": p.encoding.penalty,
+            "objective_cny": self.objective,
+            "qubo_energy": self.energy,
+            "bound_cny": self.bound,
+            "optimal": self.optimal,
+            "feasible": self.feasible,
+            "violations": list(self.violations),
+            "kpis": None if self.kpis is None else self.kpis.as_dict(),
+            "greedy_kpis": self.greedy_kpis.as_dict(),
+            "greedy_objective_cny": float(p.model.objective(p.greedy)[0]),
+            "kpi_change_percent": None if self.kpis is None else kpi_deltas(self.kpis, self.greedy_kpis),
+            "plan": plan_table(p.problem, self.plan),
+            "timing": {**p.timing, **self.timing},
+            "solver": self.sampleset.summary(),
+        }
+
+
+def _run_backend(prepared: Prepared, backend: str, options: dict, *, seed: int, time_limit: float):
+    solver = create_solver(backend, options)
+    enc = prepared.encoding
+    if hasattr(solver, "solve_model"):
+        sol = solver.solve_model(enc.model, seed=seed, time_limit=time_limit, initial=prepared.greedy)
+        sampleset = SampleSet.from_samples(
+            enc.qubo, enc.lift(sol.x), solver=backend,
+            timing={"total": sol.seconds, "classical": sol.seconds},
+            info={"status": sol.status, "optimal": sol.optimal, "bound": sol.bound, "objective": sol.objective,
+                  **sol.info},
+        )
+        return sampleset, sol.bound, sol.optimal
+    sampleset = solver.solve(enc.qubo, seed=seed, time_limit=time_limit, initial=enc.lift(prepared.greedy)[0])
+    return sampleset, None, None
+
+
+def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None = None) -> Outcome:
+    """Solve with the configured backend and evaluate the best feasible plan it returned."""
+    prepared = prepared or prepare(problem, config)
+    backend = config.solver.backend
+    seed = config.solver.seed
+    t = time.perf_counter()
+    sampleset, bound, optimal = _run_backend(prepared, backend, config.backend_options(backend),
+                                             seed=seed, time_limit=config.solver.time_limit)
+    solve_time = time.perf_counter() - t
+    return evaluate_sampleset(prepared, sampleset, backend=backend, seed=seed, bound=bound, optimal=optimal,
+                              timing={"solve": solve_time})
+
+
+def evaluate_sampleset(prepared: Prepared, sampleset: SampleSet, *, backend: str, seed: int,
+                       bound: float | None = None, optimal: bool | None = None,
+                       timing: dict[str, float] | None = None) -> Outcome:
+    """Pick the lowest-energy sample whose plan is feasible, check it and measure it."""
+    t = time.perf_counter()
+    enc = prepared.encoding
+    X = enc.project(sampleset.samples)
+    feasible_rows = enc.model.is_feasible(X)
+    hits = np.flatnonzero(feasible_rows)
+    row = int(hits[0]) if hits.size else 0
+    x = X[row].astype(np.uint8)
+    plan = decode(prepared.candidates, x)
+    violations = tuple(check_plan(prepared.problem, plan))
+    feasible = bool(feasible_rows[row]) and not violations
+    greedy_kpis = simulate(prepared.problem, decode(prepared.candidates, prepared.greedy))
+    kpis = simulate(prepared.problem, plan) if feasible else None
+    return Outcome(
+        prepared=prepared, backend=backend, seed=seed, sampleset=sampleset, x=x,
+        energy=float(sampleset.energies[row]), objective=float(enc.model.objective(x)[0]),
+        feasible=feasible, violations=violations, plan=plan, kpis=kpis, greedy_kpis=greedy_kpis,
+        bound=bound, optimal=optimal,
+        timing={**(timing or {}), "evaluate": time.perf_counter() - t},
+    )

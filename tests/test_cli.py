@@ -1,0 +1,157 @@
+"""The command line: solve, validate, schema, backends, generate; every bad input exits 2 with a
+message naming the file and the field, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import tomllib
+
+from optimizer.cli import main
+from optimizer.problem import load_problem, problem_schema
+from tests.conftest import PROBLEMS
+
+TINY = (PROBLEMS / "tiny.toml").read_text()
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def edited(tmp_path, old: str, new: str, name="bad.toml"):
+    assert old in TINY, old
+    path = tmp_path / name
+    path.write_text(TINY.replace(old, new, 1))
+    return path
+
+
+BAD_CASES = [
+    ('destination = "CGO"', 'destination = "NOWHERE"', "shipments[0].destination: unknown hub id"),
+    ("due = 2026-03-03T06:00:00", "due = 2026-03-01T06:00:00", "shipments[0].due: must be after release"),
+    ("\ncapacity = 1", "\ncapacity = -1", "corridors[0].capacity: must be >= 0"),
+    ("wagons = 30", 'wagons = "thirty"', "shipments[0].wagons: expected an integer"),
+    ('id = "S2"', 'id = "S1"', "shipments[1].id: duplicate id"),
+    ('kind = "transfer"', 'kind = "depot"', "hubs[1].kind: expected one of inland, transfer, port"),
+    ("km = 511", "km = 0", "corridors[1].km: must be > 0"),
+    ("speed_kmh = 80\ncapacity = 2", "speed_kmh = 80\ncapacity = 0",
+     "shipments[0].destination: unreachable from CTU"),
+    ("slots = 2", "slots = 2\ncolour = 3", "horizon.colour: unknown field"),
+    ("[[shipments]]", "[[shipmens]]", "shipmens: unknown section"),
+]
+
+
+@pytest.mark.parametrize("old,new,expected", BAD_CASES, ids=[c[2].split(":")[0] for c in BAD_CASES])
+def test_bad_problem_files_exit_2_naming_the_field(tmp_path, capsys, old, new, expected):
+    path = edited(tmp_path, old, new)
+    for command in ("validate", "solve"):
+        code, out, err = run([command, path, "--out", tmp_path / "out"] if command == "solve" else [command, path],
+                             capsys)
+        assert code == 2
+        assert str(path) in err and expected in err
+        assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_reports_every_issue_not_just_the_first(tmp_path, capsys):
+    path = tmp_path / "many.toml"
+    path.write_text(TINY.replace('destination = "CGO"', 'destination = "NOWHERE"', 1)
+                    .replace("wagons = 30", "wagons = -3", 1).replace("\ncapacity = 1", "\ncapacity = -1", 1))
+    code, _, err = run(["validate", path], capsys)
+    assert code == 2
+    assert "shipments[0].destination" in err and "shipments[0].wagons" in err and "corridors[0].capacity" in err
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("", "the file is empty"),
+    ("[horizon\nslots = 3", "malformed TOML"),
+    ("slots = 3", "unknown section"),
+])
+def test_empty_and_malformed_toml(tmp_path, capsys, content, expected):
+    path = tmp_path / "x.toml"
+    path.write_text(content)
+    code, _, err = run(["validate", path], capsys)
+    assert code == 2 and expected in err and str(path) in err
+
+
+def test_malformed_json_names_line(tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_text('{"problem": {"name": "x"},\n "horizon": }')
+    code, _, err = run(["validate", path], capsys)
+    assert code == 2 and "line 2" in err and "malformed JSON" in err
+
+
+def test_missing_file_and_bad_config(tmp_path, capsys):
+    code, _, err = run(["validate", tmp_path / "nope.toml"], capsys)
+    assert code == 2 and "no such file" in err
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[solver]\nbackend = "cpsat"\nbakend = 1\n[backends.anneal]\nnum_reeds = 3\n')
+    code, _, err = run(["solve", PROBLEMS / "tiny.toml", "--config", cfg, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "solver.bakend: unknown key" in err and "backends.anneal.num_reeds: unknown option" in err
+    code, _, err = run(["solve", PROBLEMS / "tiny.toml", "--backend", "dwave", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "--backend" in err
+
+
+def test_json_problem_equals_toml_problem(tmp_path):
+    data = tomllib.loads(TINY)
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data, default=lambda v: v.isoformat()))
+    a, b = load_problem(PROBLEMS / "tiny.toml"), load_problem(path)
+    assert a.shipments == b.shipments and a.hubs == b.hubs and a.corridors == b.corridors
+
+
+def test_schema_is_json_and_covers_sections(capsys):
+    code, out, _ = run(["schema"], capsys)
+    schema = json.loads(out)
+    assert code == 0 and schema == problem_schema()
+    assert set(schema["properties"]) >= {"horizon", "hubs", "corridors", "shipments", "berths", "weather", "costs"}
+    assert schema["properties"]["hubs"]["items"]["properties"]["kind"]["enum"] == ["inland", "transfer", "port"]
+
+
+def test_solve_tiny_with_cpsat_writes_results(tmp_path, capsys):
+    code, out, _ = run(["solve", PROBLEMS / "tiny.toml", "--backend", "cpsat", "--out", tmp_path], capsys)
+    assert code == 0
+    assert "proven optimal" in out and "Dwell at transfer yards" in out and "greedy" in out
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["feasible"] and result["optimal"]
+    assert result["qubo_energy"] == pytest.approx(result["objective_cny"], rel=1e-9)
+    assert result["sizes"]["qubo_variables"] <= 20
+    assert {row["shipment"] for row in result["plan"]} == {"S1", "S2", "S3"}
+
+
+def test_solve_same_seed_same_result(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert run(["solve", PROBLEMS / "tiny.toml", "--backend", "anneal", "--seed", 7, "--out", tmp_path / name,
+                    "--quiet"], capsys)[0] == 0
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert a["plan"] == b["plan"] and a["qubo_energy"] == b["qubo_energy"]
+
+
+def test_generate_then_validate_and_solve(tmp_path, capsys):
+    path = tmp_path / "gen.toml"
+    assert run(["generate", "--hubs", 6, "--shipments", 12, "--seed", 4, "--out", path], capsys)[0] == 0
+    assert run(["validate", path], capsys)[0] == 0
+    code, out, _ = run(["solve", path, "--backend", "cpsat", "--time-limit", 5, "--out", tmp_path / "o"], capsys)
+    assert code == 0 and "feasible" in out
+    # Same seed, same file.
+    again = tmp_path / "again.toml"
+    run(["generate", "--hubs", 6, "--shipments", 12, "--seed", 4, "--out", again], capsys)
+    assert again.read_text() == path.read_text()
+
+
+def test_backends_lists_every_backend(capsys):
+    code, out, _ = run(["backends"], capsys)
+    assert code == 0
+    for name in ("exact", "anneal", "cpsat", "qaoa", "photonic"):
+        assert name in out
+
+
+def test_console_script_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "optimizer.cli", "validate", str(PROBLEMS / "china-core.toml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "30 shipments" in proc.stdout
