@@ -53,6 +53,12 @@ def _rounding_error(values: np.ndarray, scale: float) -> float:
     return float(np.abs(values * scale - np.rint(values * scale)).sum() / scale)
 
 
+def _proven(rounding: float, objective: float) -> bool:
+    """An optimum of the scaled integer model is reported as proven when rounding the
+    coefficients moved the objective by less than 1e-5 of its size (or 1e-5 absolute)."""
+    return rounding <= 1e-5 * max(1.0, abs(objective))
+
+
 class CpSatSolver:
     """CP-SAT on a QUBO or on the constrained model. Exact given enough time."""
 
@@ -134,7 +140,7 @@ class CpSatSolver:
             qubo, sample, solver=self.name,
             timing={"total": elapsed, "classical": elapsed},
             info={"status": solver.StatusName(status),
-                  "optimal": status == cp_model.OPTIMAL and rounding <= 1e-6,
+                  "optimal": status == cp_model.OPTIMAL and _proven(rounding, solver.ObjectiveValue() / scale),
                   "bound": float(bound), "scale": scale, "rounding_error": rounding, "workers": self.workers},
         )
 
@@ -177,7 +183,8 @@ class CpSatSolver:
         bound = solver.BestObjectiveBound() / scale + bm.offset - rounding if found else -np.inf
         return ModelSolution(
             x=sol, objective=float(bm.objective(sol)[0]), bound=float(bound),
-            optimal=status == cp_model.OPTIMAL and rounding <= 1e-6, status=solver.StatusName(status),
+            optimal=status == cp_model.OPTIMAL and _proven(rounding, solver.ObjectiveValue() / scale),
+            status=solver.StatusName(status),
             seconds=elapsed,
             info={"scale": scale, "rounding_error": rounding, "workers": self.workers, "branches": solver.NumBranches(),
                   "wall_time": solver.WallTime()},

@@ -33,6 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--time-limit", type=float, help="seconds (overrides [solver] time_limit)")
     solve.add_argument("--out", help="output folder (default results/<problem>-<backend>)")
     solve.add_argument("--quiet", action="store_true", help="print only the summary line")
+    solve.add_argument("--format", help="QUBO file format when FILE is a bare QUBO (bqp, qubo, triples, dimod, lp); "
+                                        "default: detected")
+
+    export = sub.add_parser("export", help="write a problem's QUBO (or a QUBO file) in another format")
+    export.add_argument("file", help="problem file or QUBO file (FILE#k picks an instance)")
+    export.add_argument("--to", required=True, choices=["qubo", "bqp", "triples", "dimod", "lp", "mps"],
+                        help="output format; lp/mps of a problem file write the constrained model")
+    export.add_argument("-o", "--out", required=True, help="output file")
+    export.add_argument("--config", help="config file ([model] options)")
 
     validate = sub.add_parser("validate", help="check a problem file and list every issue found")
     _problem_arg(validate)
@@ -106,6 +115,68 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _is_problem_file(path: str) -> bool:
+    return Path(path.split("#")[0]).suffix.lower() in (".toml", ".json")
+
+
+def _cmd_export(args) -> int:
+    from optimizer.config import load_config
+    from optimizer.pipeline import prepare
+    from optimizer.problem import load_problem
+    from optimizer.qubo_files import FORMATS, canonical_format, read_qubo, write_model, write_qubo
+
+    if _is_problem_file(args.file):
+        prepared = prepare(load_problem(args.file), load_config(args.config))
+        if args.to in ("lp", "mps"):
+            write_model(prepared.model, args.out, args.to)
+            print(f"wrote the constrained model ({prepared.model.num_variables} variables, "
+                  f"{prepared.model.num_rows} capacity rows, {len(prepared.model.groups)} one-hot rows) to {args.out}")
+            return 0
+        qubo = prepared.qubo
+    else:
+        qubo = read_qubo(args.file)
+    fmt = canonical_format(args.to)
+    if qubo.offset and not FORMATS[fmt].keeps_offset:
+        print(f"note: the {fmt} format has no constant term; the offset {qubo.offset:g} is dropped", file=sys.stderr)
+    write_qubo(qubo, args.out, fmt)
+    print(f"wrote a QUBO of {qubo.num_variables} variables ({fmt}) to {args.out}")
+    return 0
+
+
+def _solve_qubo_file(args, config) -> int:
+    """``qfreight solve`` on a bare QUBO file: energies only (no freight KPIs)."""
+    from backends import create_solver
+    from optimizer.hybrid import solve_hybrid
+    from optimizer.qubo_files import describe_result, read_qubo
+    from optimizer.report import write_json_atomic
+
+    qubo = read_qubo(args.file, format=args.format)
+    backend = config.solver.backend
+    solver = create_solver(backend, config.backend_options(backend), source=config.source)
+    limit = getattr(solver, "max_variables", None)
+    kw = dict(seed=config.solver.seed, time_limit=config.solver.time_limit)
+    if limit is not None and qubo.num_variables > limit:
+        print(f"QUBO of {qubo.num_variables} variables exceeds {backend}'s limit of {limit}: "
+              f"solving by hybrid decomposition (warm start: simulated annealing)")
+        hy = config.hybrid
+        result, _ = solve_hybrid(qubo, solver=solver, subproblem_size=hy.subproblem_size or None, rounds=hy.rounds,
+                                 patience=hy.patience, selection=hy.selection, **kw)
+    else:
+        result = solver.solve(qubo, **kw)
+    report = describe_result(qubo, result)
+    name = report.get("name") or Path(args.file.split("#")[0]).stem
+    out_dir = Path(args.out or Path("results") / f"{name}-{backend}")
+    path = write_json_atomic(out_dir / "results.json", report)
+    sense = report["sense_in_file"]
+    native = report["objective_in_file"]
+    extra = "" if native is None or sense == "min" else f" (objective {native:g} in the file's {sense} convention)"
+    proven = " (proven optimal)" if result.info.get("optimal") else ""
+    print(f"{name}: {result.solver} best energy {result.best_energy:.10g}{extra}{proven}; "
+          f"{qubo.num_variables} variables")
+    print(f"wrote {path}")
+    return 130 if result.info.get("interrupted") else 0
+
+
 def _cmd_solve(args) -> int:
     from optimizer.config import load_config
     from optimizer.pipeline import solve_problem
@@ -120,14 +191,28 @@ def _cmd_solve(args) -> int:
                                                args.backend))
     if config.solver.time_limit <= 0:
         raise InputError("command line", Issue("--time-limit", "must be > 0 seconds", config.solver.time_limit))
+    if not _is_problem_file(args.file):
+        return _solve_qubo_file(args, config)
     problem = load_problem(args.file)
     started = time.perf_counter()
-    outcome = solve_problem(problem, config)
+
+    def progress(event: dict) -> None:
+        if not args.quiet and event.get("stage") == "round" and event.get("accepted"):
+            print(f"  round {event.get('round', '?')}: energy {event['energy']:,.2f} "
+                  f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+
+    outcome = solve_problem(problem, config, on_progress=progress)
     out_dir = Path(args.out or Path("results") / f"{problem.name}-{config.solver.backend}")
     result = outcome.to_json()
     result["wall_seconds"] = time.perf_counter() - started
     path = write_json_atomic(out_dir / "results.json", result)
 
+    info = outcome.sampleset.info
+    if outcome.sampleset.solver.startswith("hybrid["):
+        print(f"QUBO of {outcome.prepared.qubo.num_variables} variables exceeds {config.solver.backend}'s limit of "
+              f"{info.get('subproblem_limit')}: solved by hybrid decomposition ({info.get('rounds')} rounds, "
+              f"{info.get('accepted_rounds')} accepted) with CP-SAT refinement "
+              f"{'on' if config.refine.enabled else 'off'}.")
     status = "feasible" if outcome.feasible else "INFEASIBLE"
     proven = ""
     if outcome.bound is not None:
@@ -150,6 +235,9 @@ def _cmd_solve(args) -> int:
             print()
             print(kpi_table(None, outcome.greedy_kpis, plan_name=config.solver.backend))
     print(f"\nwrote {path}")
+    if info.get("interrupted"):
+        print("interrupted: the best plan found so far was written", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -159,6 +247,7 @@ COMMANDS = {
     "schema": _cmd_schema,
     "backends": _cmd_backends,
     "generate": _cmd_generate,
+    "export": _cmd_export,
 }
 
 

@@ -5,6 +5,9 @@
     [solver]            backend, seed, time_limit (seconds)
     [model]             k_routes, max_departure_slots, inequality ("slack" | "unbalanced"), penalty
     [backends.<name>]   keyword options of that backend (see `qfreight backends`)
+    [hybrid]            decomposition when the QUBO exceeds the backend's max_variables
+    [refine]            CP-SAT refinement of the hybrid result on the constrained model
+    [executor]          where independent subproblems run: local or a Dask cluster
 
 CLI flags override the file (see :meth:`Config.override`).
 """
@@ -38,10 +41,37 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
+class HybridSection:
+    subproblem_size: int = 0  # 0: the backend's max_variables
+    rounds: int = 200
+    patience: int = 30
+    pieces_per_round: int = 1
+    selection: str = "energy-impact"  # energy-impact | resource | random
+    unit_moves: bool = True
+
+
+@dataclass(frozen=True)
+class RefineSection:
+    enabled: bool = True
+    time_limit: float = 10.0  # seconds
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class ExecutorSection:
+    kind: str = "local"  # local | dask
+    workers: int = 1
+    address: str = ""  # Dask scheduler, e.g. "tcp://host:8786"; empty: start a LocalCluster
+
+
+@dataclass(frozen=True)
 class Config:
     solver: SolverSection = field(default_factory=SolverSection)
     model: ModelSection = field(default_factory=ModelSection)
     backends: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    hybrid: HybridSection = field(default_factory=HybridSection)
+    refine: RefineSection = field(default_factory=RefineSection)
+    executor: ExecutorSection = field(default_factory=ExecutorSection)
     source: str | None = None
 
     def backend_options(self, name: str) -> dict[str, object]:
@@ -53,7 +83,7 @@ class Config:
         return dataclasses.replace(self, solver=dataclasses.replace(self.solver, **given))
 
 
-_TYPES = {int: (int,), float: (int, float), str: (str,)}
+_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
 
 
 def _section(cls, raw: object, name: str, source: str | None, issues: list[Issue]):
@@ -68,7 +98,7 @@ def _section(cls, raw: object, name: str, source: str | None, issues: list[Issue
             continue
         default = fields[key].default
         expected = type(default) if default is not None else float
-        if isinstance(value, bool) or not isinstance(value, _TYPES[expected]):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, _TYPES[expected]):
             issues.append(Issue(f"{name}.{key}", f"expected {expected.__name__}", value))
             continue
         values[key] = expected(value)
@@ -79,12 +109,23 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     from backends import REGISTRY, backend_options
 
     issues: list[Issue] = []
-    known = ("solver", "model", "backends")
+    known = ("solver", "model", "backends", "hybrid", "refine", "executor")
     for key in data:
         if key not in known:
             issues.append(Issue(key, f"unknown section; known sections: {', '.join(known)}"))
     solver = _section(SolverSection, data.get("solver", {}), "solver", source, issues)
     model = _section(ModelSection, data.get("model", {}), "model", source, issues)
+    hybrid = _section(HybridSection, data.get("hybrid", {}), "hybrid", source, issues)
+    refine = _section(RefineSection, data.get("refine", {}), "refine", source, issues)
+    executor = _section(ExecutorSection, data.get("executor", {}), "executor", source, issues)
+    if hybrid.selection not in ("energy-impact", "resource", "random"):
+        issues.append(Issue("hybrid.selection", "expected 'energy-impact', 'resource' or 'random'", hybrid.selection))
+    if hybrid.subproblem_size < 0 or hybrid.rounds < 1 or hybrid.patience < 1 or hybrid.pieces_per_round < 1:
+        issues.append(Issue("hybrid", "subproblem_size must be >= 0; rounds, patience, pieces_per_round >= 1"))
+    if executor.kind not in ("local", "dask"):
+        issues.append(Issue("executor.kind", "expected 'local' or 'dask'", executor.kind))
+    if refine.time_limit <= 0 or refine.workers < 1 or executor.workers < 1:
+        issues.append(Issue("refine/executor", "time_limit must be > 0 and workers >= 1"))
     if solver.backend not in REGISTRY:
         issues.append(Issue("solver.backend", f"unknown backend; known: {', '.join(REGISTRY)}", solver.backend))
     if solver.time_limit <= 0:
@@ -113,7 +154,8 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
             backends[name] = dict(options)
     if issues:
         raise ConfigError(source, issues)
-    return Config(solver=solver, model=model, backends=backends, source=source)
+    return Config(solver=solver, model=model, backends=backends, hybrid=hybrid, refine=refine, executor=executor,
+                  source=source)
 
 
 def load_config(path: str | Path | None) -> Config:

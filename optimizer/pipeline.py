@@ -100,12 +100,42 @@ class Outcome:
             "plan": plan_table(p.problem, self.plan),
             "timing": {**p.timing, **self.timing},
             "solver": self.sampleset.summary(),
+            "hybrid": self.sampleset.solver.startswith("hybrid["),
         }
 
 
-def _run_backend(prepared: Prepared, backend: str, options: dict, *, seed: int, time_limit: float):
+def _run_hybrid(prepared: Prepared, solver, config: Config, *, seed: int, time_limit: float, on_progress=None):
+    """Decompose to the device's size; refine with CP-SAT on the constrained model."""
+    from backends.cpsat import CpSatSolver
+    from optimizer.executor import create_executor
+    from optimizer.hybrid import solve_hybrid
+
+    enc = prepared.encoding
+    refine = None
+    if config.refine.enabled:
+        def refine(x: np.ndarray) -> np.ndarray:
+            sol = CpSatSolver(workers=config.refine.workers).solve_model(
+                enc.model, seed=seed, time_limit=config.refine.time_limit, initial=enc.project(x))
+            return enc.lift(sol.x)[0]
+
+    hy, ex = config.hybrid, config.executor
+    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
+        sampleset, stages = solve_hybrid(
+            enc.qubo, solver=solver, seed=seed, time_limit=time_limit, initial=enc.lift(prepared.greedy)[0],
+            subproblem_size=hy.subproblem_size or None, rounds=hy.rounds, patience=hy.patience,
+            pieces_per_round=hy.pieces_per_round, selection=hy.selection, executor=executor, refine=refine,
+            polish=lambda x: enc.lift(enc.project(x))[0], unit_moves=hy.unit_moves, on_progress=on_progress)
+    return sampleset
+
+
+def _run_backend(prepared: Prepared, backend: str, options: dict, *, seed: int, time_limit: float,
+                 config: Config | None = None, on_progress=None):
     solver = create_solver(backend, options)
     enc = prepared.encoding
+    limit = getattr(solver, "max_variables", None)
+    if limit is not None and enc.qubo.num_variables > limit and config is not None:
+        return _run_hybrid(prepared, solver, config, seed=seed, time_limit=time_limit,
+                           on_progress=on_progress), None, None
     if hasattr(solver, "solve_model"):
         sol = solver.solve_model(enc.model, seed=seed, time_limit=time_limit, initial=prepared.greedy)
         sampleset = SampleSet.from_samples(
@@ -119,14 +149,19 @@ def _run_backend(prepared: Prepared, backend: str, options: dict, *, seed: int, 
     return sampleset, None, None
 
 
-def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None = None) -> Outcome:
-    """Solve with the configured backend and evaluate the best feasible plan it returned."""
+def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None = None,
+                  on_progress=None) -> Outcome:
+    """Solve with the configured backend and evaluate the best feasible plan it returned.
+
+    A QUBO larger than the backend's ``max_variables`` goes through the hybrid pipeline.
+    """
     prepared = prepared or prepare(problem, config)
     backend = config.solver.backend
     seed = config.solver.seed
     t = time.perf_counter()
     sampleset, bound, optimal = _run_backend(prepared, backend, config.backend_options(backend),
-                                             seed=seed, time_limit=config.solver.time_limit)
+                                             seed=seed, time_limit=config.solver.time_limit, config=config,
+                                             on_progress=on_progress)
     solve_time = time.perf_counter() - t
     return evaluate_sampleset(prepared, sampleset, backend=backend, seed=seed, bound=bound, optimal=optimal,
                               timing={"solve": solve_time})

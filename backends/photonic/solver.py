@@ -45,7 +45,21 @@ def _weighted_mean(values: np.ndarray, counts: np.ndarray) -> float | None:
 
 
 class PhotonicSolver:
-    """GBS on a simulated photonic device, with clique or variational post-processing."""
+    """GBS on a simulated photonic device, with clique or variational post-processing.
+
+    Device (``[backends.photonic]`` in the config): ``modes`` (largest QUBO accepted; one mode per
+    variable), ``max_variables`` (default = ``modes``), ``mean_photons`` (target of the squeezed
+    state), ``max_squeezing`` (cap on r; lowers the photon number if reached), ``transmissivity``
+    (1 - loss, per mode), ``detectors`` ("threshold" | "pnr"), ``samples`` (per call),
+    ``cutoff`` / ``max_photons`` (PNR Fock cutoff; samples above max_photons are redrawn).
+    Sampling: ``batch_size``, ``sampler`` ("state": SF program run once, batches from its state via
+    thewalrus; "engine": ``eng.run(shots=batch)`` per batch). Method: ``mode`` ("auto" | "clique" |
+    "vgbs"), ``conflict_ratio`` (J_ij >= ratio * min(|h_i|, |h_j|) makes a conflict), ``weight_bias``
+    (node-weight emphasis in the clique encoding), ``clique_iterations`` (SF clique.search steps),
+    ``train_steps``, ``train_samples``, ``learning_rate``, ``resample_every`` (VGBS). Reporting:
+    ``ablation`` (also post-process random subsets of the same sizes), ``postprocess`` (False:
+    raw GBS samples only).
+    """
 
     name: ClassVar[str] = "photonic"
     # A sampling heuristic: it may miss the exact optimum (the conformance suite then checks the
@@ -177,6 +191,8 @@ class PhotonicSolver:
                 resample_every=self.resample_every, max_singular=float(np.tanh(self.device.max_squeezing)),
                 out_of_time=train_budget.expired)
             timing["train"] = time.perf_counter() - t0
+            # Costs are SF's stochastic cost of the centred, scaled energy, relative to each round's
+            # reference distribution (so they restart near 0 after every resample).
             info.update(training_steps=training.steps, training_resamples=training.resamples,
                         training_samples=training.samples_drawn,
                         training_cost_first=training.costs[0] if training.costs else None,
@@ -188,6 +204,10 @@ class PhotonicSolver:
             info.update(training_steps=0)
         patterns = self._draw(A_final, self.device.samples, rng, budget=sample_budget, stats=stats)
         final_samples = len(patterns)
+        if training is not None:
+            # Expected QUBO energy under the device's distribution, per training round, then trained.
+            info["mean_energy_per_round"] = [float(energies(S).mean()) for S in [*training.samples, patterns]
+                                             if len(S)]
         if training is not None and training.samples:
             # Training batches are GBS samples too: post-process them alongside the final ones.
             patterns = np.concatenate([*training.samples, patterns])
@@ -196,10 +216,14 @@ class PhotonicSolver:
         raw_energies = energies(raw)
         sizes = raw.sum(axis=1)
 
+        # The ablation gets the same post-processing budget the GBS samples got (so it may extend
+        # the wall time of a run that asks for it; it is a diagnostic, off by default).
+        pp_budget = deadline.remaining
+
         def pipeline(X: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray, dict]:
             """The post-processing both the GBS samples and the ablation go through."""
             t0 = time.perf_counter()
-            pp_deadline = Deadline(deadline.remaining if source == "gbs" else max(deadline.remaining, 0.0))
+            pp_deadline = Deadline(deadline.remaining if source == "gbs" else pp_budget)
             counts = np.ones(len(X), dtype=np.int64)
             detail: dict[str, object] = {}
             if mode == "clique" and self.postprocess:

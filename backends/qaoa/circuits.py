@@ -285,13 +285,16 @@ def run_qiskit_optimization(space: Space, *, reps: int, mixer: str, initial: np.
                                           "max_parallel_shots": 1, "device": device}
     if device == "GPU":
         aer_simulator(method="statevector", device=device, threads=threads)  # raises clearly if absent
-    pass_manager = None
-    if noise is not None:
-        from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit.transpiler import generate_preset_pass_manager
 
+    if noise is not None:
         target = noise_backend(noise, n)
         backend_options["noise_model"] = NoiseModel.from_backend(target)
-        pass_manager = generate_preset_pass_manager(optimization_level=1, backend=target, seed_transpiler=0)
+    else:
+        target = aer_simulator(method="statevector", device="CPU", threads=threads)
+    # The stock QAOA leaves transpilation to a pass manager (Aer cannot run its un-decomposed
+    # evolution, state-preparation or XX+YY blocks).
+    pass_manager = generate_preset_pass_manager(optimization_level=1, backend=target, seed_transpiler=0)
     sampler = SamplerV2(default_shots=shots, seed=seed, options={"backend_options": backend_options})
     custom: dict[str, object] = {}
     if initial is not None or not space.is_full:
@@ -299,12 +302,6 @@ def run_qiskit_optimization(space: Space, *, reps: int, mixer: str, initial: np.
 
         custom["initial_state"] = initial_state_circuit(space, initial=initial, epsilon=epsilon)
         custom["mixer"] = mixer_circuit(space, Parameter("beta"), mixer=mixer, initial=initial, epsilon=epsilon)
-        if pass_manager is None:
-            # Aer cannot run the un-decomposed StatePreparation / XX+YY blocks of a custom ansatz.
-            from qiskit.transpiler import generate_preset_pass_manager
-
-            pass_manager = generate_preset_pass_manager(
-                optimization_level=0, backend=aer_simulator(method="statevector", device=device, threads=threads))
     qaoa = QAOA(sampler=sampler, optimizer=minimizer, reps=reps, initial_point=np.asarray(initial_point),
                 aggregation=alpha if alpha < 1.0 else None, pass_manager=pass_manager, **custom)
     result = MinimumEigenOptimizer(qaoa).solve(qp)

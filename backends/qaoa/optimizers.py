@@ -73,6 +73,10 @@ def minimize(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray, *, m
 
     tracked = Tracked(fun, deadline)
     x0 = np.asarray(x0, dtype=np.float64)
+    if maxiter == 0:
+        # No optimisation: evaluate the starting angles once (e.g. to study fixed schedules).
+        tracked(x0)
+        return tracked
     try:
         if name == "SPSA":
             _spsa(tracked, x0, maxiter, rng)

@@ -4,9 +4,11 @@ Angles. ``x = [gamma_1..gamma_p, beta_1..beta_p]`` in normalised units: the cost
 exp(-i gamma E / s) with s = ``info["cost_scale"]`` (RMS local field, :func:`space.cost_scale`).
 Initialisation (``init``):
 
-* ``"fixed"``: the linear ramp gamma_l = 0.75 (l + 1/2) / p, beta_l = 0.75 (1 - (l + 1/2) / p)
-  (a discretised annealing path, as in Sack & Serbyn's TQA initialisation);
-* ``"random"``: gamma ~ U(0, 1.5), beta ~ U(0, pi/2) from the seeded Generator;
+* ``"fixed"``: the linear ramp gamma_l = 0.75 (l + 1/2) / p, beta_l = -0.75 (1 - (l + 1/2) / p)
+  (a discretised annealing path, as in Sack & Serbyn's TQA initialisation). beta is negative
+  because the mixer is exp(-i beta sum X) (qiskit's RX(2 beta)) and |+> is the *highest*
+  eigenstate of sum X: annealing towards the minimum of E runs the mixer backwards;
+* ``"random"``: gamma ~ U(0, 1.5), beta ~ U(-pi/2, 0) from the seeded Generator;
 * ``"interp"``: optimise p = 1 from the ramp, then for each p -> p + 1 start from the INTERP
   interpolation of the optimised angles (Zhou et al., PRX 10, 021067 (2020)); ``maxiter`` per level.
 
@@ -37,6 +39,7 @@ from typing import ClassVar
 import numpy as np
 
 from backends.qaoa import kernels
+from backends.qaoa.engine import cvar
 from backends.qaoa.optimizers import OPTIMIZERS, minimize
 from backends.qaoa.space import MIXERS, Space, cost_scale
 from optimizer.errors import SolverError
@@ -52,7 +55,7 @@ RAMP = 0.75
 
 def _ramp(p: int) -> np.ndarray:
     t = (np.arange(p) + 0.5) / p
-    return np.concatenate([RAMP * t, RAMP * (1.0 - t)])
+    return np.concatenate([RAMP * t, -RAMP * (1.0 - t)])
 
 
 def _interp(x: np.ndarray) -> np.ndarray:
@@ -83,6 +86,7 @@ class QaoaSolver:
         "xy-complete".
     estimate: "exact" (probabilities from the simulator) or "shots" (estimate from ``shots``
         samples, as hardware would; the statevector engine draws them from its exact state).
+        The qiskit-optimization engine always estimates from shots, as the stock QAOA does.
     noise: None, or a fake backend name for an Aer noise model ("generic", "fake_manila", ...);
         needs engine "aer" or "qiskit-optimization".
     device: "CPU" or "GPU" (Aer's GPU build; for the statevector engine cupy or torch with CUDA).
@@ -212,7 +216,7 @@ class QaoaSolver:
             x = None
             for p in levels:
                 if x is None:
-                    x = (np.concatenate([rng.uniform(0, 1.5, p), rng.uniform(0, np.pi / 2, p)])
+                    x = (np.concatenate([rng.uniform(0, 1.5, p), rng.uniform(-np.pi / 2, 0, p)])
                          if random_start else _ramp(p))
                 else:
                     x = _interp(x)
@@ -245,8 +249,6 @@ class QaoaSolver:
                 probs = engine.probabilities(gammas, betas)
                 idx = _draw(rng, probs, self.shots)
                 e = np.sort(engine.diag[idx])
-                from backends.qaoa.engine import cvar
-
                 value = cvar(e, np.full(e.size, 1.0 / e.size), self.cvar_alpha)
             else:
                 value = engine.objective(gammas, betas, self.cvar_alpha)
@@ -299,7 +301,7 @@ class QaoaSolver:
             return OptimizeResult(x=tracked.best_x, fun=tracked.best_f, nfev=tracked.evaluations)
 
         if self.init == "random":
-            x0 = np.concatenate([rng.uniform(0, 1.5, p), rng.uniform(0, np.pi / 2, p)])
+            x0 = np.concatenate([rng.uniform(0, 1.5, p), rng.uniform(-np.pi / 2, 0, p)])
         else:
             # interp needs staged runs of the stock solver; it starts from the ramp instead.
             x0 = _ramp(p)
@@ -313,7 +315,8 @@ class QaoaSolver:
         elapsed = time.perf_counter() - t0
         raw = np.asarray(result.min_eigen_solver_result.optimal_point, dtype=np.float64)
         x = np.concatenate([raw[p:] * scale, raw[:p]])
-        info = self._info(qubo, space, mixer, scale, x, record.get("best"), int(record["evaluations"]),
+        # The stock objective is on qiskit's Ising operator without its constant: not reported.
+        info = self._info(qubo, space, mixer, scale, x, None, int(record["evaluations"]),
                           X, counts, None, _space_energies(space), initial, seed)
         timing = {"setup": 0.0, "simulate": elapsed, "optimise": 0.0, "sample": 0.0,
                   "total": time.perf_counter() - start}

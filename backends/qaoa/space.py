@@ -181,28 +181,14 @@ class Space:
             X[:, list(block.variables)] = block.assignments()[digit]
         return X
 
-    def encode(self, sample: np.ndarray) -> int:
-        """Flat index of one sample; raises ValueError if it is outside the space (e.g. infeasible)."""
-        x = np.asarray(sample).ravel()
-        index = 0
-        for block, stride in zip(self.blocks, self.strides):
-            values = x[list(block.variables)]
-            if block.is_group:
-                if values.sum() != 1:
-                    raise ValueError("sample violates a one-hot group, outside the feasible subspace")
-                digit = int(np.argmax(values))
-            else:
-                digit = int(values[0])
-            index += digit * stride
-        return index
-
     def initial_amplitudes(self, initial: np.ndarray | None, epsilon: float) -> list[np.ndarray]:
         """Per-block real amplitudes of the product initial state.
 
         Without a warm start: |+> per qubit and the W state per group. With one (Egger et al.
         2021): qubit i starts in RY(theta_i)|0> with sin^2(theta_i / 2) = c_i, c_i = x_i clipped to
-        [epsilon, 1 - epsilon]; a group puts weight 1 - epsilon on the warm-start plan and spreads
-        epsilon over the others (all on that plan when the sample violates the group).
+        [epsilon, 1 - epsilon] (x may be fractional, e.g. a relaxed solution); a group puts weight
+        1 - epsilon on its warm-start plan (the largest x in the group; the first plan if all are
+        0) and spreads epsilon evenly over the others.
         """
         out = []
         for block in self.blocks:

@@ -1,0 +1,183 @@
+"""The hybrid decomposition pipeline: exact pieces, whole groups, never worse, same seed same answer."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backends import create_solver
+from optimizer.executor import DaskExecutor, LocalExecutor, create_executor
+from optimizer.hybrid import Decomposition, select_subproblem, solve_hybrid, splice
+from optimizer.qubo import Qubo
+from tests.conftest import PROBLEMS, one_hot_qubo, random_qubo
+
+
+def one_hot_optimum(qubo: Qubo, groups: int, size: int) -> float:
+    """Lowest energy over all one-hot assignments (the optimum: penalties dominate)."""
+    choice = np.array(list(itertools.product(range(size), repeat=groups)))
+    X = np.zeros((len(choice), groups * size), np.uint8)
+    for g in range(groups):
+        X[np.arange(len(choice)), g * size + choice[:, g]] = 1
+    return float(qubo.energies(X).min())
+
+
+@pytest.fixture
+def small_exact():
+    return create_solver("exact", {"max_variables": 12})
+
+
+# ---------------------------------------------------------------------------- pieces
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 14), data=st.data())
+def test_clamped_piece_energy_is_exact(seed, n, data):
+    qubo = random_qubo(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, n).astype(np.uint8)
+    free = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=n))))
+    fixed = np.setdiff1d(np.arange(n), free)
+    sub, sub_free = qubo.clamp(dict(zip(fixed.tolist(), x[fixed].tolist())))
+    assert np.array_equal(sub_free, free)
+    y = rng.integers(0, 2, free.size).astype(np.uint8)
+    assert qubo.energy(splice(x, free, y)) == pytest.approx(sub.energy(y), abs=1e-9)
+
+
+@pytest.mark.parametrize("selection", ["energy-impact", "resource", "random"])
+@pytest.mark.parametrize("limit", [4, 9, 12])
+def test_pieces_are_whole_groups_within_the_limit(selection, limit):
+    # Groups of 4 plus 5 lone variables and 3 slack bits coupled to them.
+    n = 20
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero(np.triu(rng.random((n, n)) < 0.3, 1))
+    labels = [f"v{i}" for i in range(17)] + [f"slack/row/{k}" for k in range(3)]
+    qubo = Qubo.from_terms(n, linear=rng.normal(size=n), rows=rows, cols=cols, weights=rng.normal(size=rows.size),
+                           labels=labels, groups=[(0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11)])
+    dec = Decomposition.of(qubo)
+    assert dec.num_units == 3 + 5 and dec.slack.tolist() == [17, 18, 19]
+    x = rng.integers(0, 2, n).astype(np.uint8)
+    for round_ in range(20):
+        piece = select_subproblem(qubo, dec, x, limit=limit, rng=np.random.default_rng(round_), selection=selection)
+        assert 0 < piece.size <= limit
+        chosen = set(piece.tolist())
+        for group in qubo.groups:
+            assert chosen.isdisjoint(group) or chosen.issuperset(group)
+
+
+def test_unknown_selection_is_an_error(small_exact):
+    with pytest.raises(ValueError, match="selection"):
+        solve_hybrid(one_hot_qubo(3, 3, seed=0), solver=small_exact, seed=0, time_limit=5, selection="greedy")
+
+
+# ---------------------------------------------------------------------------- the loop
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_never_worse_than_warm_start(seed, small_exact):
+    qubo = one_hot_qubo(8, 4, seed=seed)
+    warm = np.zeros(qubo.num_variables, np.uint8)
+    warm[[g[0] for g in qubo.groups]] = 1
+    sampleset, stages = solve_hybrid(qubo, solver=small_exact, seed=seed, time_limit=20, initial=warm, rounds=30,
+                                     patience=10)
+    assert sampleset.best_energy <= qubo.energy(warm) + 1e-9
+    assert stages[0]["stage"] == "warm_start" and stages[0]["energy"] == pytest.approx(qubo.energy(warm))
+    energies = [s["energy"] for s in stages[1:]]
+    assert all(b <= a + 1e-9 for a, b in zip(energies, energies[1:]))  # the incumbent only improves
+    assert all(s["subproblem_size"] <= 12 for s in stages if s["stage"] == "round")
+    assert sampleset.solver == "hybrid[exact]" and sampleset.info["rounds"] == len(stages) - 1
+
+
+def test_larger_than_device_reaches_the_optimum(small_exact):
+    qubo = one_hot_qubo(8, 4, seed=3)  # 32 variables, device takes 12
+    sampleset, _ = solve_hybrid(qubo, solver=small_exact, seed=0, time_limit=20, rounds=60, patience=15)
+    assert sampleset.best_energy == pytest.approx(one_hot_optimum(qubo, 8, 4), abs=1e-9)
+
+
+def test_result_is_optimal_for_every_piece_of_three_groups(small_exact):
+    # Whatever optimum it stops in, no piece of 3 whole groups can improve it (a 3-opt local optimum).
+    qubo = one_hot_qubo(8, 4, seed=1)
+    sampleset, _ = solve_hybrid(qubo, solver=small_exact, seed=0, time_limit=20, rounds=200, patience=60,
+                                selection="random")
+    x = sampleset.best
+    for triple in itertools.combinations(range(8), 3):
+        free = np.array([i for g in triple for i in qubo.groups[g]])
+        fixed = np.setdiff1d(np.arange(32), free)
+        sub, _ = qubo.clamp(dict(zip(fixed.tolist(), x[fixed].tolist())))
+        assert small_exact.solve(sub).best_energy >= sampleset.best_energy - 1e-9
+
+
+def test_qaoa_device_on_a_larger_qubo():
+    try:
+        qaoa = create_solver("qaoa", {"max_variables": 12, "reps": 1, "maxiter": 20})
+    except ImportError as exc:  # the backend is being written beside this pipeline
+        pytest.skip(f"qaoa backend not importable: {exc}")
+    qubo = one_hot_qubo(8, 4, seed=3)
+    sampleset, stages = solve_hybrid(qubo, solver=qaoa, seed=0, time_limit=30, rounds=20, patience=8)
+    assert sampleset.solver == "hybrid[qaoa]"
+    assert sampleset.best_energy <= sampleset.info["warm_energy"] + 1e-9
+    optimum = one_hot_optimum(qubo, 8, 4)
+    assert sampleset.best_energy <= optimum + 0.1 * abs(optimum)
+
+
+def test_refine_hook_is_kept_only_when_it_helps(small_exact):
+    qubo = one_hot_qubo(5, 3, seed=4)
+    bad = lambda x: np.ones_like(x)  # noqa: E731 - breaks every one-hot group
+    sampleset, stages = solve_hybrid(qubo, solver=small_exact, seed=0, time_limit=10, rounds=5, refine=bad)
+    assert stages[-1]["stage"] == "refine" and not stages[-1]["accepted"]
+    assert sampleset.best_energy < qubo.energy(np.ones(15, np.uint8))
+
+
+def test_ctrl_c_returns_the_best_so_far(small_exact):
+    qubo = one_hot_qubo(8, 4, seed=2)
+    seen = []
+
+    def progress(stage):
+        seen.append(stage)
+        if stage["stage"] == "round" and stage["round"] == 3:
+            raise KeyboardInterrupt
+
+    sampleset, stages = solve_hybrid(qubo, solver=small_exact, seed=0, time_limit=20, rounds=50, patience=50,
+                                     on_progress=progress)
+    assert sampleset.info["interrupted"] is True and sampleset.info["stop"] == "interrupted"
+    assert sampleset.best_energy == pytest.approx(stages[-1]["energy"])
+    assert len(seen) == len(stages) == 4
+
+
+# ---------------------------------------------------------------------------- executors
+def test_local_and_dask_executors_give_the_same_result(small_exact):
+    qubo = one_hot_qubo(8, 4, seed=5)
+    kwargs = dict(solver=small_exact, seed=7, time_limit=60, rounds=8, patience=8, pieces_per_round=2)
+    with LocalExecutor() as local:
+        a, stages_a = solve_hybrid(qubo, executor=local, **kwargs)
+    with DaskExecutor(n_workers=1, threads_per_worker=1, processes=False) as dask:
+        assert dask.map(abs, [-1, 2, -3]) == [1, 2, 3]
+        b, stages_b = solve_hybrid(qubo, executor=dask, **kwargs)
+    assert np.array_equal(a.samples, b.samples)
+    assert [s["energy"] for s in stages_a] == [s["energy"] for s in stages_b]
+    assert b.info["executor"] == "dask"
+
+
+def test_create_executor_checks_its_kind():
+    with create_executor("local") as ex:
+        assert ex.map(str, [1, 2]) == ["1", "2"]
+    with pytest.raises(ValueError, match="unknown executor kind"):
+        create_executor("ray")
+
+
+# ---------------------------------------------------------------------------- freight end to end
+def test_freight_instance_end_to_end():
+    from optimizer.config import Config
+    from optimizer.pipeline import prepare
+    from optimizer.problem import load_problem
+
+    prep = prepare(load_problem(PROBLEMS / "china-core.toml"), Config())
+    encoding = prep.encoding
+    warm = encoding.lift(prep.greedy)[0]
+    device = create_solver("exact", {"max_variables": 16})
+    sampleset, stages = solve_hybrid(prep.qubo, solver=device, seed=0, time_limit=20, initial=warm, rounds=40,
+                                     patience=20, polish=lambda x: encoding.lift(encoding.project(x))[0])
+    assert sampleset.best_energy <= prep.qubo.energy(warm)
+    assert sampleset.best_energy < prep.qubo.energy(warm)  # single shipment moves exist on this instance
+    plan = encoding.project(sampleset.best)
+    assert prep.model.is_feasible(plan).all()
+    assert all(s["subproblem_size"] <= 16 for s in stages if s["stage"] == "round")
