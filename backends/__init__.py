@@ -39,7 +39,7 @@ REGISTRY: dict[str, BackendSpec] = {
                     "OR-Tools CP-SAT: proven optimum or best bound"),
         BackendSpec("qaoa", "backends.qaoa:QaoaSolver", ("qiskit", "qiskit_aer"),
                     "gate-model QAOA on qiskit-aer, with an exact statevector engine"),
-        BackendSpec("photonic", "backends.photonic:PhotonicSolver", ("thewalrus",),
+        BackendSpec("photonic", "backends.photonic:PhotonicSolver", ("strawberryfields", "thewalrus", "networkx"),
                     "Gaussian boson sampling on the Strawberry Fields simulator"),
     )
 }

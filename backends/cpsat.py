@@ -110,6 +110,28 @@ class CpSatSolver:
             ys.append(y)
         return ys
 
+    @staticmethod
+    def _pair_cuts(model, x, bm: BinaryModel, P, ys) -> None:
+        """Valid cuts that tighten the relaxation of the pair products.
+
+        Variable i can pair with at most one plan of another shipment (that shipment chooses
+        exactly one), so for every i and every other group g: sum_{j in g} y_ij <= x_i.
+        Without these, a fractional plan choice lets every pair saving count at once.
+        """
+        group_of = {}
+        for g, members in enumerate(bm.groups):
+            for i in members:
+                group_of[i] = g
+        buckets: dict[tuple[int, int], list] = {}
+        for i, j, y in zip(P.row.tolist(), P.col.tolist(), ys):
+            if j in group_of:
+                buckets.setdefault((i, group_of[j]), []).append(y)
+            if i in group_of:
+                buckets.setdefault((j, group_of[i]), []).append(y)
+        for (i, _), bucket in buckets.items():
+            if len(bucket) > 1:
+                model.Add(sum(bucket) <= x[i])
+
     # ------------------------------------------------------------------ QUBO
     def solve(self, qubo: Qubo, *, seed: int, time_limit: float,
               initial: np.ndarray | None = None) -> SampleSet:
@@ -164,6 +186,7 @@ class CpSatSolver:
         P = bm.P.tocoo()
         scale = self.scale or _integer_scale(np.concatenate([bm.c, P.data]))
         ys = self._products(cp_model, model, x, P.row, P.col, P.data)
+        self._pair_cuts(model, x, bm, P, ys)
         terms = [(int(round(v * scale)), x[i]) for i, v in enumerate(bm.c) if round(v * scale)]
         terms += [(int(round(v * scale)), y) for v, y in zip(P.data, ys) if round(v * scale)]
         model.Minimize(sum(c * v for c, v in terms))

@@ -71,10 +71,12 @@ def load_qubo_file(path: Path) -> tuple[Qubo, float | None]:
 
 
 def tiny_qubo() -> Qubo:
-    """Hook: encode problems/tiny.toml with the freight encoder (to be wired by the lead)."""
-    raise NotImplementedError(
-        f"the tiny freight sample ({TINY_PROBLEM}) is not wired yet: load it with optimizer.problem, "
-        "encode it with optimizer.model/qubo, and return the Qubo here")
+    """The QUBO of problems/tiny.toml, encoded exactly as `qfreight solve` does."""
+    from optimizer.config import Config
+    from optimizer.pipeline import prepare
+    from optimizer.problem import load_problem
+
+    return prepare(load_problem(TINY_PROBLEM), Config()).qubo
 
 
 def one_hot_qubo(groups: int, size: int, *, seed: int, penalty: float = 10.0) -> Qubo:
@@ -193,7 +195,7 @@ def quality(instances: list[tuple[str, Qubo, float | None]], options: dict, time
                 "t_pp": result.timing.get("postprocess", 0.0), "t_total": result.timing["total"],
                 "peak_rss_mib": round(peak_rss_mib(), 1),
             })
-            log.info("%s seed %d: gbs %.3f / random %.3f / optimum %.3f", name, seed,
+            log.info("%s seed %d: gbs %s / random %s / optimum %s", name, seed,
                      rows[-1]["gbs_pp"], rows[-1]["rand_pp"], ground)
     return rows
 

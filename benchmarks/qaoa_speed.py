@@ -21,7 +21,10 @@ n = 28 and 30.
 Run (from the repository root):
 
   quick subset (n = 12, p = 1 and 3, subspace 4^10):   python -m benchmarks.qaoa_speed --quick
-  the full benchmark (all rows, ~15-30 min on 1 core):  python -m benchmarks.qaoa_speed
+  the full benchmark (all rows; ~25 min on a loaded 2-core box, most of it peer (a) at n = 20,
+  ~40 s per evaluation):                                python -m benchmarks.qaoa_speed
+  n = 20 without peer (a), full budget for peer (b):
+      python -m benchmarks.qaoa_speed --sizes 20 --sv-sampler-max 16 --peer-evals 40
   chosen rows:                                          python -m benchmarks.qaoa_speed --sizes 16 20 --reps 3
 """
 
@@ -229,7 +232,7 @@ def gpu_rows(sizes):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="n = 12 only, subspace 4^10 only")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[12, 16, 20])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[12, 16, 20])
     parser.add_argument("--reps", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--evals", type=int, default=40, help="COBYLA evaluation budget")
     parser.add_argument("--peer-evals", type=int, default=6, help="budget of the stock peers at n > 16")

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from optimizer.network import Movement, Network
 from optimizer.problem import Problem, Shipment
 
@@ -167,7 +169,7 @@ def generate_candidates(problem: Problem, options: CandidateOptions = CandidateO
     epochs = network.weather_epochs
 
     def routes_at(o: str, d: str, hour: float) -> list[tuple[str, ...]]:
-        epoch = sum(1 for e in epochs if e <= hour)  # routes only change when the weather does
+        epoch = int(np.searchsorted(epochs, hour, side="right"))  # routes change only with the weather
         key = (o, d, epoch)
         if key not in route_cache:
             route_cache[key] = network.k_shortest_routes(o, d, options.k_routes, hour)

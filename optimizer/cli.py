@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--slots", type=int, default=18)
     gen.add_argument("--out", help="output file (.toml or .json); default: print TOML")
+
+    compare = sub.add_parser("compare", help="run every instance x backend x seed and write a comparison report")
+    compare.add_argument("files", nargs="+", help="problem files or QUBO files (FILE#k picks an instance)")
+    compare.add_argument("--config", help="config file (TOML)")
+    compare.add_argument("--backends", help="comma-separated backends (default: every installed one but exact); "
+                                            "CP-SAT always runs as the reference")
+    compare.add_argument("--seeds", type=int, default=3, help="seeds per backend, counting from [solver] seed "
+                                                              "(default 3)")
+    compare.add_argument("--time-limit", type=float, help="seconds per run (overrides [solver] time_limit)")
+    compare.add_argument("--out", help="output folder (default results/<run-id>)")
+
+    report = sub.add_parser("report", help="rebuild a comparison's reports from its results.json")
+    report.add_argument("run_dir", help="the folder `qfreight compare` wrote")
     return parser
 
 
@@ -241,6 +254,65 @@ def _cmd_solve(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from backends import REGISTRY, is_installed
+    from optimizer.compare import run_comparison
+    from optimizer.config import load_config
+    from optimizer.report import backend_stats, summary_lines
+
+    config = load_config(args.config)
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise InputError("command line", Issue("--time-limit", "must be > 0 seconds", args.time_limit))
+    if args.seeds < 1:
+        raise InputError("command line", Issue("--seeds", "need at least 1 seed", args.seeds))
+    if args.backends is not None:
+        backends = list(dict.fromkeys(b.strip() for b in args.backends.split(",") if b.strip()))
+    else:
+        backends = [b for b in REGISTRY if b != "exact" and is_installed(b)]
+    seeds = list(range(config.solver.seed, config.solver.seed + args.seeds))
+    if args.out:
+        out_dir = Path(args.out)
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out_dir = Path("results") / stamp
+        k = 1
+        while out_dir.exists():
+            k += 1
+            out_dir = Path("results") / f"{stamp}-{k}"
+
+    def progress(row: dict, done: int, total: int) -> None:
+        if row.get("error"):
+            what = f"error: {row['error'].splitlines()[0]}"
+        else:
+            what = (f"{'feasible' if row['feasible'] else 'INFEASIBLE'}, objective {row['objective']:,.2f}, "
+                    f"{row['time_solve_s']:.2f} s")
+        print(f"[{done}/{total}] {row['instance']} {row['backend']} seed {row['seed']}: {what}", file=sys.stderr)
+
+    doc = run_comparison(args.files, config, backends=backends, seeds=seeds,
+                         time_limit=args.time_limit or config.solver.time_limit, out_dir=out_dir,
+                         command=["qfreight", "compare", *args.files, *(f"--{flag.replace('_', '-')}={value}" for flag, value
+                                  in vars(args).items() if flag not in ("command", "files") and value is not None)],
+                         on_row=progress)
+    for line in summary_lines(doc, backend_stats(doc)):
+        print(f"- {line}")
+    print(f"wrote {out_dir}/: results.json, results.csv, report.md, report.html")
+    if doc["status"] == "interrupted":
+        print(f"interrupted: {len(doc['rows'])} of {doc['planned_runs']} runs finished and written", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from optimizer.report import annotate, load_results, write_comparison_reports
+
+    doc = annotate(load_results(args.run_dir))
+    run_dir = Path(args.run_dir)
+    out_dir = run_dir if run_dir.is_dir() else run_dir.parent
+    write_comparison_reports(doc, out_dir)
+    print(f"rebuilt {out_dir}/: results.csv, report.md, report.html from results.json ({len(doc['rows'])} runs)")
+    return 0
+
+
 COMMANDS = {
     "solve": _cmd_solve,
     "validate": _cmd_validate,
@@ -248,6 +320,8 @@ COMMANDS = {
     "backends": _cmd_backends,
     "generate": _cmd_generate,
     "export": _cmd_export,
+    "compare": _cmd_compare,
+    "report": _cmd_report,
 }
 
 

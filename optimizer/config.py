@@ -47,7 +47,7 @@ class HybridSection:
     patience: int = 30
     pieces_per_round: int = 1
     selection: str = "energy-impact"  # energy-impact | resource | random
-    unit_moves: bool = True
+    ablation: bool = False  # also solve every piece with the annealing backend, for comparison
 
 
 @dataclass(frozen=True)

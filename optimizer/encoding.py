@@ -77,6 +77,8 @@ class Encoding:
             return out
         activity = (self.model.A @ X.T.astype(np.float64)).T  # (k, m)
         for srow in self.slack_rows:
+            if not srow.columns:
+                continue  # bound 0: no slack bits, every plan in the row must be off
             need = np.clip(srow.bound - np.rint(activity[:, srow.row] / srow.scale), 0, srow.bound).astype(np.int64)
             weights = np.asarray(srow.weights)
             # Largest weight first: the last bit is the "remainder" weight of bounded encoding.

@@ -29,7 +29,7 @@ from optimizer.executor import Executor, LocalExecutor
 from optimizer.qubo import Qubo
 from optimizer.solver import Deadline, SampleSet, Solver
 
-__all__ = ["solve_hybrid", "Decomposition", "select_subproblem", "splice", "polish_slack", "SELECTIONS",
+__all__ = ["solve_hybrid", "solve_model_hybrid", "submodel", "Decomposition", "select_subproblem", "splice", "polish_slack", "SELECTIONS",
            "SLACK_PREFIX"]
 
 SELECTIONS = ("energy-impact", "resource", "random")
@@ -429,3 +429,284 @@ def solve_hybrid(
     sampleset = SampleSet.from_samples(qubo, np.stack([best, warm]), solver=f"hybrid[{solver.name}]",
                                        timing={"total": deadline.elapsed}, info=info)
     return sampleset, stages
+
+
+# ---------------------------------------------------------------------------- model-aware pieces
+def submodel(model, x: np.ndarray, groups: Sequence[int]):
+    """The constrained model over the plans of ``groups``, every other shipment fixed as in ``x``.
+
+    Exact: for any assignment y of the piece, ``model.objective(x with y) == sub.objective(y)``
+    and the full assignment is feasible iff y is feasible for the piece (given that the fixed
+    part of ``x`` is). Capacity the fixed shipments use is taken off each row's bound; rows the
+    piece can no longer overfill are dropped (they would only cost slack qubits).
+    Returns the sub-model and the model indices of its variables.
+    """
+    from optimizer.model import BinaryModel, _row_group_max_sum
+
+    n = model.num_variables
+    variables = np.concatenate([np.asarray(model.groups[g], dtype=np.int64) for g in groups])
+    in_piece = np.zeros(n, dtype=bool)
+    in_piece[variables] = True
+    x = np.asarray(x, dtype=np.float64)
+    fixed_x = np.where(in_piece, 0.0, x)
+    Psym = (model.P + model.P.T).tocsr()
+    c_sub = model.c[variables] + (Psym @ fixed_x)[variables]
+    offset = float(model.objective(fixed_x)[0])
+    P_sub = sp.triu(model.P[variables][:, variables], k=1).tocsr()
+    A_piece = model.A[:, variables].tocsr()
+    residual = model.b - model.A @ fixed_x
+    position = np.full(n, -1, dtype=np.int64)
+    position[variables] = np.arange(variables.size)
+    sub_groups = tuple(tuple(int(position[i]) for i in model.groups[g]) for g in groups)
+    group_of = np.empty(variables.size, dtype=np.int64)
+    for k, members in enumerate(sub_groups):
+        group_of[list(members)] = k
+    coo = A_piece.tocoo()
+    max_activity = _row_group_max_sum(coo.row, group_of[coo.col], coo.data, model.num_rows)
+    keep = np.flatnonzero(max_activity > residual + 1e-9)
+    sub = BinaryModel(
+        labels=tuple(model.labels[i] for i in variables), c=np.ascontiguousarray(c_sub), P=P_sub, offset=offset,
+        groups=sub_groups, A=A_piece[keep].tocsr(), b=np.ascontiguousarray(residual[keep]),
+        row_names=tuple(model.row_names[r] for r in keep))
+    return sub, variables
+
+
+def _group_gains(model, x: np.ndarray) -> np.ndarray:
+    """Per group: objective of its current plan minus its cheapest plan, the rest held fixed
+    (capacity ignored): how much a better choice for that shipment could be worth."""
+    Psym = (model.P + model.P.T).tocsr()
+    field_ = model.c + Psym @ np.asarray(x, dtype=np.float64)
+    gains = np.empty(len(model.groups))
+    for g, members in enumerate(model.groups):
+        m = np.asarray(members)
+        gains[g] = field_[m][x[m] == 1].sum() - field_[m].min()
+    return gains
+
+
+def _group_links(model) -> sp.csr_array:
+    """(g, g) number of capacity rows or consolidation pairs two shipments share."""
+    n = model.num_variables
+    group_of = np.empty(n, dtype=np.int64)
+    for g, members in enumerate(model.groups):
+        group_of[list(members)] = g
+    G = len(model.groups)
+    member = sp.csr_array((np.ones(n), (group_of, np.arange(n))), shape=(G, n))
+    usage = ((member @ model.A.T) > 0).astype(np.float64)  # (G, rows)
+    links = usage @ usage.T + member @ (abs(model.P) + abs(model.P).T) @ member.T
+    links = sp.csr_array(links)
+    links.setdiag(0)
+    links.eliminate_zeros()
+    return links
+
+
+def _choose_groups(model, x, links, *, budget: int, rng, selection: str, avoid: set[int]) -> list[int]:
+    """Seed group by energy impact (sampled, so rounds differ), then the groups that share the
+    most resources with the piece so far, while the piece's plans fit the budget."""
+    sizes = np.array([len(g) for g in model.groups])
+    G = len(model.groups)
+    if selection == "random":
+        order = list(rng.permutation(G))
+        chosen, used = [], 0
+        for g in order:
+            if used + sizes[g] <= budget:
+                chosen.append(int(g))
+                used += sizes[g]
+        return chosen or [int(order[0])]
+    gains = _group_gains(model, x)
+    weights = gains + 1e-9 * (1 + gains.max(initial=0))
+    weights[list(avoid)] *= 1e-3
+    seed_group = int(rng.choice(G, p=weights / weights.sum()))
+    chosen, used = [seed_group], sizes[seed_group]
+    score = links[[seed_group]].toarray().ravel().astype(np.float64)
+    while True:
+        if selection == "energy-impact":
+            ranked = score * (1.0 + gains / (1e-9 + gains.max(initial=0)))
+        else:  # "resource": shared resources only
+            ranked = score.copy()
+        ranked += rng.random(G) * 1e-6  # ties broken by the seed, not by index order
+        ranked[chosen] = -np.inf
+        ranked[sizes + used > budget] = -np.inf
+        g = int(np.argmax(ranked))
+        if not np.isfinite(ranked[g]):
+            break
+        if ranked[g] <= 1e-5:  # nothing shares a resource: pick by gain
+            cands = np.flatnonzero(np.isfinite(ranked))
+            g = int(cands[np.argmax(gains[cands] + rng.random(cands.size) * 1e-9)])
+        chosen.append(g)
+        used += sizes[g]
+        score += links[[g]].toarray().ravel()
+    return chosen
+
+
+def solve_model_hybrid(
+    encoding,
+    *,
+    solver: Solver,
+    seed: int,
+    time_limit: float,
+    initial: np.ndarray,
+    subproblem_size: int | None = None,
+    rounds: int = 200,
+    patience: int = 30,
+    pieces_per_round: int = 1,
+    selection: str = "energy-impact",
+    executor: Executor | None = None,
+    refine: Callable[[np.ndarray], np.ndarray] | None = None,
+    ablation: Solver | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> tuple[SampleSet, list[dict]]:
+    """Hybrid decomposition of a constrained model (the freight path of the pipeline).
+
+    Each piece is the sub-model of a few whole shipments (:func:`submodel`, exact) encoded as
+    its own QUBO with its own slack bits and penalty rule, so moves that shift capacity between
+    the piece's shipments are visible to the device. A piece's answer is accepted when the full
+    model objective drops and the full plan stays feasible. ``initial`` is a feasible model
+    assignment (the greedy dispatcher's). With ``ablation`` (e.g. the annealing backend), every
+    piece is also solved by it and the stage records say what it would have reached on the same
+    subproblem; the incumbent follows ``solver`` only. Returns a SampleSet on the full QUBO
+    (best and warm start, lifted) and the stage records.
+    """
+    from optimizer.encoding import encode
+
+    model = encoding.model
+    qubo = encoding.qubo
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    sizes = [s for s in (subproblem_size, solver.max_variables) if s is not None]
+    limit = min(sizes) if sizes else 32
+    deadline = Deadline(time_limit)
+    rng = np.random.default_rng(seed)
+    links = _group_links(model)
+    stages: list[dict] = []
+
+    def record(stage: dict) -> None:
+        stages.append(stage)
+        if on_progress is not None:
+            on_progress(dict(stage))
+
+    warm = np.asarray(initial, dtype=np.uint8).ravel()
+    if not model.is_feasible(warm)[0]:
+        raise ValueError("the warm start violates the model")
+    best = warm.copy()
+    best_obj = float(model.objective(best)[0])
+    warm_obj = best_obj
+    tol = 1e-9 * max(1.0, abs(best_obj))
+    record({"stage": "warm_start", "source": "initial", "energy": best_obj, "objective": best_obj,
+            "seconds": deadline.elapsed, "accepted": True, "subproblem_size": 0})
+
+    interrupted, stop, done, accepted_rounds, stale = False, "rounds", 0, 0, 0
+    avoid: set[int] = set()
+    totals = {"device": 0, "ablation_better": 0, "ablation_worse": 0, "ablation_same": 0}
+    own_executor = executor is None
+    executor = executor or LocalExecutor()
+    try:
+        for done in range(1, rounds + 1):
+            if deadline.expired():
+                stop, done = "time_limit", done - 1
+                break
+            t = time.perf_counter()
+            pieces = []
+            taken: set[int] = set()
+            for _ in range(pieces_per_round):
+                budget = limit
+                while True:
+                    groups = _choose_groups(model, best, links, budget=budget, rng=rng, selection=selection,
+                                            avoid=avoid | taken)
+                    sub, variables = submodel(model, best, groups)
+                    sub_enc = encode(sub, reference=best[variables])
+                    if sub_enc.qubo.num_variables <= limit or len(groups) == 1 or budget <= 1:
+                        break
+                    budget -= max(1, sub_enc.qubo.num_variables - limit)  # slack bits: shrink and retry
+                if sub_enc.qubo.num_variables > limit:
+                    continue  # a single shipment with its slack does not fit this device
+                taken.update(groups)
+                pieces.append((groups, sub_enc, variables))
+            if not pieces:
+                stop = "no piece fits the device"
+                break
+            piece_limit = max(min(deadline.remaining, time_limit), 0.01)
+            piece_seeds = [int(rng.integers(2**31 - 1)) for _ in pieces]
+            tasks = [(enc_.qubo, solver, s, piece_limit, enc_.lift(best[v])[0])
+                     for (_, enc_, v), s in zip(pieces, piece_seeds)]
+            results = executor.map(_solve_piece, tasks)
+            ablation_results = None
+            if ablation is not None:
+                ablation_results = executor.map(_solve_piece, [(q, ablation, s, lim, init)
+                                                               for q, _, s, lim, init in tasks])
+            before = best_obj
+            piece_records = []
+            for k, ((groups, sub_enc, variables), samples) in enumerate(zip(pieces, results)):
+                current = float(sub_enc.model.objective(best[variables])[0])
+                reached = _best_feasible(sub_enc, samples)
+                rec = {"groups": [int(g) for g in groups], "qubo_variables": sub_enc.qubo.num_variables,
+                       "current": current, "device": None if reached is None else reached[1]}
+                if reached is not None and reached[1] < current - tol:
+                    candidate = best.copy()
+                    candidate[variables] = reached[0]
+                    obj = float(model.objective(candidate)[0])
+                    if model.is_feasible(candidate)[0] and obj < best_obj - tol:
+                        best, best_obj = candidate, obj
+                        totals["device"] += 1
+                if ablation_results is not None:
+                    alt = _best_feasible(sub_enc, ablation_results[k])
+                    rec["ablation"] = None if alt is None else alt[1]
+                    a = np.inf if alt is None else alt[1]
+                    d = np.inf if reached is None else reached[1]
+                    key = "ablation_same" if abs(a - d) <= tol else ("ablation_better" if a < d else "ablation_worse")
+                    totals[key] += 1
+                piece_records.append(rec)
+            accepted = best_obj < before - tol
+            if accepted:
+                accepted_rounds += 1
+                stale = 0
+                avoid.clear()
+            else:
+                stale += 1
+                avoid.update(g for p in pieces for g in p[0][:1])
+                if len(avoid) > len(model.groups) // 2:
+                    avoid.clear()
+            record({"stage": "round", "round": done, "energy": best_obj, "objective": best_obj,
+                    "gain": before - best_obj, "seconds": time.perf_counter() - t, "accepted": accepted,
+                    "subproblem_size": int(max(p[1].qubo.num_variables for p in pieces)), "pieces": piece_records})
+            if stale >= patience:
+                stop = "patience"
+                break
+    except KeyboardInterrupt:
+        interrupted, stop = True, "interrupted"
+    finally:
+        if own_executor:
+            executor.close()
+
+    if refine is not None and not interrupted:
+        t = time.perf_counter()
+        try:
+            refined = np.asarray(refine(best.copy()), dtype=np.uint8)
+            obj = float(model.objective(refined)[0])
+            accepted = bool(model.is_feasible(refined)[0] and obj < best_obj - tol)
+            if accepted:
+                best, best_obj = refined, obj
+            record({"stage": "refine", "energy": obj, "objective": obj, "seconds": time.perf_counter() - t,
+                    "accepted": accepted, "subproblem_size": model.num_variables})
+        except KeyboardInterrupt:
+            interrupted = True
+
+    info = {"stages": stages, "rounds": done, "accepted_rounds": accepted_rounds, "stop": stop,
+            "interrupted": interrupted, "subproblem_limit": limit, "selection": selection,
+            "warm_energy": warm_obj, "device_improvements": totals["device"],
+            "executor": getattr(executor, "kind", type(executor).__name__), "decomposition": "model"}
+    if ablation is not None:
+        info["ablation"] = {"backend": ablation.name, **{k: v for k, v in totals.items() if k != "device"}}
+    sampleset = SampleSet.from_samples(qubo, encoding.lift(np.stack([best, warm])), solver=f"hybrid[{solver.name}]",
+                                       timing={"total": deadline.elapsed}, info=info)
+    return sampleset, stages
+
+
+def _best_feasible(sub_enc, samples: np.ndarray):
+    """Lowest-objective piece assignment among the samples that is feasible for the piece."""
+    X = sub_enc.project(np.asarray(samples))
+    ok = sub_enc.model.is_feasible(X)
+    if not ok.any():
+        return None
+    objs = sub_enc.model.objective(X[ok])
+    i = int(np.argmin(objs))
+    return X[ok][i].astype(np.uint8), float(objs[i])

@@ -135,31 +135,47 @@ class Network:
         return c.km / c.speed_kmh
 
     def k_shortest_routes(self, origin: str, destination: str, k: int, hour: float) -> list[tuple[str, ...]]:
-        """Up to k loop-free routes, shortest first by travel time under the weather at ``hour``.
+        """Up to k loop-free routes, shortest first by travel time under the weather at ``hour``
+        (plus handling at the hubs passed through).
 
         Corridors closed at ``hour`` are avoided when an open alternative exists.
         """
-
-        def weight(a: str, b: str, data: dict) -> float | None:
-            c = data["corridor"]
-            factor = self.speed_factor(c.id, hour)
-            if factor == 0.0:
-                return None  # networkx: hidden edge
-            return c.km / (c.speed_kmh * factor) + self.problem.hub(b).handling_hours
-
         routes: list[tuple[str, ...]] = []
-        for weighted in (weight, lambda a, b, d: d["corridor"].km / d["corridor"].speed_kmh):
+        for graph in (self._weighted_graph(hour), self._weighted_graph(None)):
             try:
-                for path in nx.shortest_simple_paths(self.graph, origin, destination, weight=weighted):
+                for path in nx.shortest_simple_paths(graph, origin, destination, weight="hours"):
                     if tuple(path) not in routes:
                         routes.append(tuple(path))
                     if len(routes) >= k:
                         return routes
-            except nx.NetworkXNoPath:
+            except (nx.NetworkXNoPath, nx.NodeNotFound):
                 pass
             if routes:
                 return routes
         return routes
+
+    def _weighted_graph(self, hour: float | None) -> nx.Graph:
+        """The corridor graph with numeric ``hours`` weights for the weather at ``hour``
+        (None: no weather), closed corridors removed; cached per weather epoch.
+
+        Handling is split half to each end so the weight stays symmetric; along a path that
+        adds the full handling of every hub passed through plus a constant for the two ends,
+        which does not change the ranking of routes between the same hubs.
+        """
+        epoch = -1 if hour is None else sum(1 for e in self.weather_epochs if e <= hour)
+        cache = self.__dict__.setdefault("_graph_cache", {})
+        if epoch not in cache:
+            graph = nx.Graph()
+            graph.add_nodes_from(self.graph.nodes)
+            for a, b, data in self.graph.edges(data=True):
+                c = data["corridor"]
+                factor = 1.0 if hour is None else self.speed_factor(c.id, hour)
+                if factor == 0.0:
+                    continue
+                handling = (self.problem.hub(a).handling_hours + self.problem.hub(b).handling_hours) / 2
+                graph.add_edge(a, b, hours=c.km / (c.speed_kmh * factor) + handling)
+            cache[epoch] = graph
+        return cache[epoch]
 
     @cached_property
     def weather_epochs(self) -> list[float]:

@@ -108,23 +108,28 @@ def _run_hybrid(prepared: Prepared, solver, config: Config, *, seed: int, time_l
     """Decompose to the device's size; refine with CP-SAT on the constrained model."""
     from backends.cpsat import CpSatSolver
     from optimizer.executor import create_executor
-    from optimizer.hybrid import solve_hybrid
+    from optimizer.hybrid import solve_model_hybrid
 
     enc = prepared.encoding
     refine = None
+    # Refinement is part of the time limit, not on top of it: at most 30% of it.
+    refine_time = min(config.refine.time_limit, 0.3 * time_limit) if config.refine.enabled else 0.0
     if config.refine.enabled:
         def refine(x: np.ndarray) -> np.ndarray:
             sol = CpSatSolver(workers=config.refine.workers).solve_model(
-                enc.model, seed=seed, time_limit=config.refine.time_limit, initial=enc.project(x))
-            return enc.lift(sol.x)[0]
+                enc.model, seed=seed, time_limit=refine_time, initial=x)
+            return sol.x
 
     hy, ex = config.hybrid, config.executor
+    ablation = None
+    if hy.ablation:
+        ablation = create_solver("anneal", {"max_variables": solver.max_variables})
     with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
-        sampleset, stages = solve_hybrid(
-            enc.qubo, solver=solver, seed=seed, time_limit=time_limit, initial=enc.lift(prepared.greedy)[0],
+        sampleset, _ = solve_model_hybrid(
+            enc, solver=solver, seed=seed, time_limit=max(0.1, time_limit - refine_time), initial=prepared.greedy,
             subproblem_size=hy.subproblem_size or None, rounds=hy.rounds, patience=hy.patience,
             pieces_per_round=hy.pieces_per_round, selection=hy.selection, executor=executor, refine=refine,
-            polish=lambda x: enc.lift(enc.project(x))[0], unit_moves=hy.unit_moves, on_progress=on_progress)
+            ablation=ablation, on_progress=on_progress)
     return sampleset
 
 

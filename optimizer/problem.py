@@ -411,6 +411,18 @@ def _known(row: Mapping, *keys: str) -> bool:
     return all(row.get(k) is not None for k in keys)
 
 
+_ID_FORBIDDEN = set(" \t\n>/@#")
+
+
+def _check_ids(rows, key: str, section: str, out: _Collector) -> None:
+    """Ids appear inside resource keys and variable labels ("corridor A>B @3", "S01/A-B/t03")."""
+    for i, row in rows:
+        value = row.get(key)
+        if isinstance(value, str) and _ID_FORBIDDEN.intersection(value):
+            out.add(f"{section}[{i}].{key}", "ids may not contain spaces or the characters > / @ #", value)
+            row[key] = None
+
+
 def _duplicates(rows, key: str, section: str, out: _Collector) -> None:
     seen: dict[object, int] = {}
     for i, row in rows:
@@ -450,6 +462,8 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
     if "shipments" in data and isinstance(data.get("shipments"), list) and not data["shipments"]:
         out.add("shipments", "at least one shipment is required")
 
+    for rows_, section_ in ((hubs, "hubs"), (shipments, "shipments"), (berths, "berths"), (corridors, "corridors")):
+        _check_ids(rows_, "id", section_, out)
     _duplicates(hubs, "id", "hubs", out)
     _duplicates(shipments, "id", "shipments", out)
     _duplicates(berths, "id", "berths", out)

@@ -42,6 +42,7 @@ BAD_CASES = [
      "shipments[0].destination: unreachable from CTU"),
     ("slots = 2", "slots = 2\ncolour = 3", "horizon.colour: unknown field"),
     ("[[shipments]]", "[[shipmens]]", "shipmens: unknown section"),
+    ('id = "S1"', 'id = "S 1"', "shipments[0].id: ids may not contain spaces"),
 ]
 
 
@@ -155,3 +156,44 @@ def test_console_script_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "optimizer.cli", "validate", str(PROBLEMS / "china-core.toml")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "30 shipments" in proc.stdout
+
+
+def test_problem_larger_than_device_goes_through_hybrid(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[backends.exact]\nmax_variables = 14\n[hybrid]\nrounds = 6\n[refine]\nenabled = false\n")
+    code, out, _ = run(["solve", PROBLEMS / "china-core.toml", "--backend", "exact", "--config", cfg,
+                        "--time-limit", 8, "--out", tmp_path / "o"], capsys)
+    assert code == 0
+    assert "exceeds exact's limit of 14: solved by hybrid decomposition" in out
+    result = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert result["hybrid"] and result["feasible"]
+    assert result["objective_cny"] <= result["greedy_objective_cny"] + 1e-6
+
+
+def test_bare_qubo_files_solve_and_export(tmp_path, capsys, shared_data):
+    # Beasley bqp50 instance 1 (OR-Library; published optimum 2098, maximisation).
+    code, out, _ = run(["solve", f"{shared_data / 'bqp' / 'bqp50.txt'}#1", "--backend", "anneal",
+                        "--out", tmp_path / "b"], capsys)
+    assert code == 0 and "best energy -2098" in out and "objective 2098 in the file's max convention" in out
+    report = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert report["best_energy"] == -2098 and "kpis" not in report
+    code, out, _ = run(["export", PROBLEMS / "tiny.toml", "--to", "qubo", "-o", tmp_path / "tiny.qubo"], capsys)
+    assert code == 0
+    code, out, _ = run(["solve", tmp_path / "tiny.qubo", "--backend", "exact", "--out", tmp_path / "t"], capsys)
+    tiny = json.loads((tmp_path / "t" / "results.json").read_text())
+    cp = json.loads((tmp_path / "t" / "results.json").read_text())
+    assert code == 0 and tiny["num_variables"] <= 20 and cp["best_energy"] > 0
+    code, out, _ = run(["export", PROBLEMS / "tiny.toml", "--to", "lp", "-o", tmp_path / "tiny.lp"], capsys)
+    assert code == 0 and "constrained model" in out and (tmp_path / "tiny.lp").read_text().strip()
+    bad = tmp_path / "bad.qubo"
+    bad.write_text("p qubo 0 3 1 1\n0 0 x\n")
+    code, _, err = run(["solve", bad, "--backend", "exact", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and str(bad) in err and "line " in err
+
+
+def test_config_sections_for_hybrid_and_executor_are_checked(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[hybrid]\nselection = "best"\n[executor]\nkind = "cloud"\n[refine]\nenabeld = true\n')
+    code, _, err = run(["solve", PROBLEMS / "tiny.toml", "--config", cfg, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert "hybrid.selection" in err and "executor.kind" in err and "refine.enabeld: unknown key" in err

@@ -181,3 +181,66 @@ def test_freight_instance_end_to_end():
     plan = encoding.project(sampleset.best)
     assert prep.model.is_feasible(plan).all()
     assert all(s["subproblem_size"] <= 16 for s in stages if s["stage"] == "round")
+
+
+# ---------------------------------------------------------------------------- model-aware pieces
+from optimizer.hybrid import solve_model_hybrid, submodel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def china_prepared():
+    from optimizer.config import Config
+    from optimizer.pipeline import prepare
+    from optimizer.problem import load_problem
+    from tests.conftest import PROBLEMS
+
+    return prepare(load_problem(PROBLEMS / "china-core.toml"), Config())
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), count=st.integers(1, 4))
+def test_submodel_is_exact(china_prepared, seed, count):
+    """Objective and feasibility of the full plan == those of the piece, for any piece assignment."""
+    model = china_prepared.model
+    rng = np.random.default_rng(seed)
+    x = china_prepared.greedy.copy()
+    groups = sorted(rng.choice(len(model.groups), size=count, replace=False).tolist())
+    sub, variables = submodel(model, x, groups)
+    for _ in range(10):
+        y = np.zeros(sub.num_variables, dtype=np.uint8)
+        for members in sub.groups:
+            y[rng.choice(members)] = 1
+        full = x.copy()
+        full[variables] = y
+        assert sub.objective(y)[0] == pytest.approx(model.objective(full)[0], rel=1e-12)
+        assert bool(sub.is_feasible(y)[0]) == bool(model.is_feasible(full)[0])
+
+
+def test_model_hybrid_improves_on_greedy_and_records_ablation(china_prepared):
+    prep = china_prepared
+    device = create_solver("exact", {"max_variables": 18})
+    ablation = create_solver("anneal", {"max_variables": 18, "num_reads": 16, "num_sweeps": 200})
+    result, stages = solve_model_hybrid(prep.encoding, solver=device, seed=2, time_limit=6, initial=prep.greedy,
+                                        rounds=25, ablation=ablation)
+    greedy = float(prep.model.objective(prep.greedy)[0])
+    x = prep.encoding.project(result.best)
+    assert prep.model.is_feasible(x)[0]
+    # The penalty offset is ~4e13 here, so QUBO energies carry rounding noise of ~1e-14 of it.
+    assert result.best_energy == pytest.approx(prep.model.objective(x)[0], abs=1e-13 * abs(prep.qubo.offset))
+    assert result.best_energy < greedy
+    rounds = [s for s in stages if s["stage"] == "round"]
+    assert all(s["subproblem_size"] <= 18 for s in rounds)
+    assert all(b["energy"] <= a["energy"] + 1e-6 for a, b in zip(rounds, rounds[1:]))
+    assert sum(result.info["ablation"][k] for k in ("ablation_better", "ablation_worse", "ablation_same")) == \
+        sum(len(s["pieces"]) for s in rounds)
+    assert result.info["device_improvements"] >= 1
+
+
+def test_model_hybrid_with_qaoa_pieces_end_to_end(china_prepared):
+    prep = china_prepared
+    device = create_solver("qaoa", {"max_variables": 12, "reps": 1, "maxiter": 15})
+    result, _ = solve_model_hybrid(prep.encoding, solver=device, seed=0, time_limit=8, initial=prep.greedy, rounds=6)
+    x = prep.encoding.project(result.best)
+    assert prep.model.is_feasible(x)[0]
+    assert result.best_energy <= float(prep.model.objective(prep.greedy)[0]) + 1e-6
+    assert result.solver == "hybrid[qaoa]"

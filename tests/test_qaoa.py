@@ -162,7 +162,7 @@ def test_group_mixer_is_unitary_and_hops_between_plans():
 def test_large_one_hot_problem_runs_in_feasible_subspace():
     # 12 shipments x 3 plans = 36 qubits, simulated as 3^12 amplitudes.
     qubo = one_hot_qubo(12, 3, seed=21)
-    result = create_solver("qaoa", {"reps": 1, "maxiter": 3, "shots": 256, "max_variables": 36}).solve(
+    result = create_solver("qaoa", {"reps": 1, "maxiter": 4, "shots": 256, "max_variables": 36}).solve(
         qubo, seed=0, time_limit=30)
     assert result.info["space"] == "feasible-subspace"
     assert result.info["amplitudes"] == 3**12

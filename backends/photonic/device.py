@@ -135,8 +135,12 @@ class EncodedCircuit:
     squeezing_capped: bool        # True when max_squeezing limited the mean photon number
 
 
-def encode(A: np.ndarray, device: DeviceSpec, *, mean_photons: float | None = None) -> EncodedCircuit:
-    """Scale a real symmetric matrix to the target mean photon number and Takagi-decompose it."""
+def encode(A: np.ndarray, device: DeviceSpec, *, mean_photons: float | None = None,
+           rescale: bool = True) -> EncodedCircuit:
+    """Scale a real symmetric matrix to the target mean photon number and Takagi-decompose it.
+
+    ``rescale=False`` keeps A's scale (a trained VGBS matrix); the squeezing cap still applies.
+    """
     sf = import_strawberryfields()
     from thewalrus.quantum import adj_scaling
 
@@ -148,7 +152,7 @@ def encode(A: np.ndarray, device: DeviceSpec, *, mean_photons: float | None = No
     if not np.any(A):
         # Nothing to encode (e.g. a QUBO without couplings): the vacuum, no photons.
         return EncodedCircuit(A, np.zeros(n), np.eye(n, dtype=complex), 0.0, False)
-    scaled = adj_scaling(A, target) * A
+    scaled = adj_scaling(A, target) * A if rescale else A
     s, U = sf.decompositions.takagi(scaled, tol=1e-10)
     s = np.asarray(s, dtype=np.float64)
     capped = False

@@ -104,7 +104,7 @@ def clique_candidates(structure: QuboStructure, patterns: np.ndarray, *, seed: i
     processed = 0
     with isolated_global_rng(seed):   # shrink/search break ties with numpy's global RNG
         for subset, count in zip(subsets, counts):
-            if deadline.expired():
+            if processed and deadline.expired():   # always process at least one subgraph
                 break
             nodes = [int(i) for i in np.flatnonzero(subset)]
             if not nodes:
@@ -135,8 +135,8 @@ def local_search(structure: QuboStructure, starts: np.ndarray, *, deadline: Dead
     evaluated = 0
     groups = [np.asarray(g) for g in structure.groups if len(g) > 1]
     active = np.ones(k, dtype=bool)
-    for _ in range(max_rounds):
-        if not active.any() or deadline.expired():
+    for round_ in range(max_rounds):
+        if not active.any() or (round_ and deadline.expired()):   # at least one round
             break
         field = h + F
         flip = (1.0 - 2.0 * X) * field                     # E(x ^ e_i) - E(x)

@@ -123,11 +123,11 @@ class PhotonicSolver:
 
     # ------------------------------------------------------------------ sampling
     def _draw(self, A: np.ndarray, shots: int, rng: np.random.Generator, *, budget: Deadline,
-              stats: dict) -> np.ndarray:
+              stats: dict, rescale: bool = True) -> np.ndarray:
         """Encode A, build the SF program once, and draw ``shots`` samples in batches within ``budget``."""
         first = first_use_compile_notice()
         t0 = time.perf_counter()
-        circuit = encode(A, self.device)
+        circuit = encode(A, self.device, rescale=rescale)
         gbs = GBSSampler(circuit, self.device, sampler=self.sampler)
         stats["compile"] += time.perf_counter() - t0
         stats["squeezing_capped"] = stats["squeezing_capped"] or circuit.squeezing_capped
@@ -186,23 +186,20 @@ class PhotonicSolver:
             train_budget = Deadline(0.3 * time_limit)
             training = train(
                 A0, energy=energies, threshold=self.device.threshold, steps=self.train_steps,
-                draw=lambda A, k: self._draw(A, k, rng, budget=train_budget, stats=stats),
+                draw=lambda A, k: self._draw(A, k, rng, budget=train_budget, stats=stats, rescale=False),
                 learning_rate=self.learning_rate, train_samples=self.train_samples,
                 resample_every=self.resample_every, max_singular=float(np.tanh(self.device.max_squeezing)),
                 out_of_time=train_budget.expired)
             timing["train"] = time.perf_counter() - t0
-            # Costs are SF's stochastic cost of the centred, scaled energy, relative to each round's
-            # reference distribution (so they restart near 0 after every resample).
             info.update(training_steps=training.steps, training_resamples=training.resamples,
-                        training_samples=training.samples_drawn,
-                        training_cost_first=training.costs[0] if training.costs else None,
-                        training_cost_last=training.costs[-1] if training.costs else None)
+                        training_samples=training.samples_drawn)
             A_final = training.A
             sample_budget = Deadline(max(0.0, 0.65 * time_limit - deadline.elapsed))
         else:
             A_final = structure.clique_matrix(self.weight_bias)
             info.update(training_steps=0)
-        patterns = self._draw(A_final, self.device.samples, rng, budget=sample_budget, stats=stats)
+        patterns = self._draw(A_final, self.device.samples, rng, budget=sample_budget, stats=stats,
+                              rescale=training is None)
         final_samples = len(patterns)
         if training is not None:
             # Expected QUBO energy under the device's distribution, per training round, then trained.
@@ -231,7 +228,10 @@ class PhotonicSolver:
                     structure, X, seed=int(rng.integers(2**32)), iterations=self.clique_iterations,
                     deadline=pp_deadline)
                 detail["subgraphs_processed"] = processed
-                X = C
+                if len(C):
+                    X = C
+                else:  # nothing but empty click sets: local search from the raw samples
+                    counts = np.ones(len(X), dtype=np.int64)
             starts = X
             if initial is not None:
                 starts = np.vstack([starts, np.asarray(initial, dtype=np.uint8)[None, :]])

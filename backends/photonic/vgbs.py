@@ -90,15 +90,17 @@ def train(A0: np.ndarray, *, energy: Callable[[np.ndarray], np.ndarray], draw: C
         e = energy(samples)
         scale = e.std() if e.std() > 0 else 1.0
         h_values = (e - e.mean()) / scale
-        # Largest weight that keeps W A W inside the squeezing limit: ||W A W|| <= max(w) ||A||.
-        norm = np.linalg.norm(A_ref, 2)
-        theta_min = -np.log(max_singular / norm) if norm > 0 else 0.0
         theta = np.zeros(n)
         for _ in range(resample_every):
             if result.steps >= steps or out_of_time():
                 break
             cost, grad = stochastic_cost_and_grad(vgbs, h_values, samples, theta)
-            theta = np.maximum(theta - learning_rate * grad, min(theta_min, 0.0))
+            theta = theta - learning_rate * grad
+            # Project onto what the device can squeeze: scaling every weight by c scales A(theta)
+            # by c, so shift theta uniformly until the largest singular value is within the cap.
+            s_max = np.linalg.norm(vgbs.A(theta), 2)
+            if s_max > max_singular:
+                theta = theta + np.log(s_max / max_singular)
             result.costs.append(cost)
             result.steps += 1
         A_ref = vgbs.A(theta)

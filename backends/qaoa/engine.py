@@ -113,11 +113,10 @@ class StatevectorEngine:
         t0 = time.perf_counter()
         self.diag = space.energies() if diag is None else np.asarray(diag, dtype=np.float64)
         self.setup_seconds = time.perf_counter() - t0
-        self._scaled = self.diag / self.scale
-        self._psi0 = np.ones(1, dtype=np.complex128)
-        for amps in space.initial_amplitudes(initial, epsilon):
-            # Later blocks are more significant digits: kron(new, old).
-            self._psi0 = np.kron(amps.astype(np.complex128), self._psi0)
+        # Only the per-block initial amplitudes are kept (not the 2^n product state) and the cost
+        # scale goes into gamma (exp(-i gamma E / s) = exp(-i (gamma / s) E)), so the engine holds
+        # one state and one diagonal: the 4^12 subspace fits in well under 1 GiB.
+        self._initial_blocks = [a.astype(np.complex128) for a in space.initial_amplitudes(initial, epsilon)]
         self._thetas = space.qubit_thetas(initial, epsilon)
         self._order: np.ndarray | None = None
         if device == "GPU":
@@ -128,8 +127,15 @@ class StatevectorEngine:
             raise ValueError(f"kernel must be 'numba' or 'array', got {kernel!r}")
         self.kernel = "array" if (self.arrays.name != "numpy" or not kernels.HAVE_NUMBA) else kernel
         if self.arrays.name != "numpy":
-            self._scaled_dev = self.arrays.to_device(self._scaled)
+            self._diag_dev = self.arrays.to_device(self.diag)
         self.evaluations = 0
+
+    def initial_state(self) -> np.ndarray:
+        """The product initial state, flat (later blocks are more significant: kron(new, old))."""
+        psi = np.ones(1, dtype=np.complex128)
+        for amps in self._initial_blocks:
+            psi = np.kron(amps, psi)
+        return psi
 
     # ------------------------------------------------------------------ evolution
     def _block_mixers(self, beta: float) -> list[np.ndarray]:
@@ -153,15 +159,16 @@ class StatevectorEngine:
         return self._state_array(gammas, betas)
 
     def _state_numba(self, gammas, betas) -> np.ndarray:
-        psi = self._psi0.copy()
+        psi = self.initial_state()
         n_blocks = len(self.space.blocks)
         for gamma, beta in zip(gammas, betas):
             mixers = self._block_mixers(float(beta))
+            angle = float(gamma) / self.scale
             if self.space.is_full:
                 U = np.ascontiguousarray(np.stack(mixers)) if mixers else np.zeros((0, 2, 2), np.complex128)
-                kernels.layer_full(psi, self._scaled, float(gamma), U, n_blocks, kernels.LOW_QUBITS)
+                kernels.layer_full(psi, self.diag, angle, U, n_blocks, kernels.LOW_QUBITS)
             else:
-                kernels.phase(psi, self._scaled, float(gamma))
+                kernels.phase(psi, self.diag, angle)
                 for U, size, stride in zip(mixers, self.space.sizes, self.space.strides):
                     kernels.apply_axis(psi, np.ascontiguousarray(U), psi.size // (size * stride), size, stride)
         return psi
@@ -169,10 +176,10 @@ class StatevectorEngine:
     def _state_array(self, gammas, betas):
         ar = self.arrays
         xp = ar.xp
-        psi = ar.to_device(self._psi0)
-        scaled = self._scaled if ar.name == "numpy" else self._scaled_dev
+        psi = ar.to_device(self.initial_state())
+        diag = self.diag if ar.name == "numpy" else self._diag_dev
         for gamma, beta in zip(gammas, betas):
-            psi = psi * xp.exp((-1j * float(gamma)) * scaled)
+            psi = psi * xp.exp((-1j * float(gamma) / self.scale) * diag)
             for U, size, stride in zip(self._block_mixers(float(beta)), self.space.sizes, self.space.strides):
                 view = psi.reshape(psi.shape[0] // (size * stride), size, stride)
                 parts = [view[:, c, :] for c in range(size)]
@@ -200,8 +207,8 @@ class StatevectorEngine:
         psi = self.state(gammas, betas)
         if self.kernel == "numba":
             return float(kernels.expectation(psi, self.diag))
-        scaled = self._scaled if self.arrays.name == "numpy" else self._scaled_dev
-        return float(((psi.real**2 + psi.imag**2) * scaled).sum()) * self.scale
+        diag = self.diag if self.arrays.name == "numpy" else self._diag_dev
+        return float(((psi.real**2 + psi.imag**2) * diag).sum())
 
     def objective(self, gammas, betas, alpha: float = 1.0) -> float:
         """CVaR_alpha of the energy (alpha = 1: the exact expectation), in energy units."""

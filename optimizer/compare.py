@@ -1,0 +1,415 @@
+"""``qfreight compare``: every instance x backend x seed, one row per run, written as it finishes.
+
+Runs go through the configured executor (``[executor]``; local by default). After every
+finished run the whole ``results.json`` (and ``results.csv``) is rewritten atomically, so an
+interrupted comparison leaves every finished row readable. A backend that cannot run an
+instance (a missing package, any :class:`QfreightError`) gets a row with ``"error"`` instead of
+stopping the comparison.
+
+CP-SAT on the constrained model is the reference of every instance: it always runs (seed =
+the first seed) even when ``cpsat`` is not among the requested backends, and it is a row like
+any other. Gaps, best-known objectives and time-to-solution are derived from the rows by
+:func:`optimizer.report.annotate` (so ``qfreight report`` recomputes them identically).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from optimizer.config import Config
+from optimizer.errors import InputError, Issue, QfreightError
+
+__all__ = ["RunSpec", "Instance", "load_instances", "plan_runs", "run_one", "run_comparison", "BACKEND_PACKAGES"]
+
+#: The libraries whose versions a row records, per backend (qfreight and numpy always).
+BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
+    "exact": (),
+    "anneal": ("dwave-samplers", "dimod"),
+    "cpsat": ("ortools",),
+    "qaoa": ("qiskit", "qiskit-aer"),
+    "photonic": ("strawberryfields", "thewalrus"),
+}
+
+REFERENCE_BACKEND = "cpsat"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One input of the comparison: a freight problem file or a bare QUBO file (``FILE#k``)."""
+
+    name: str  # unique within the comparison (the problem's name, "#2" appended on a clash)
+    path: str
+    kind: str  # "problem" | "qubo"
+    meta: dict  # what the report needs without the file: hubs, corridors, horizon, sizes
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run; picklable, so that it can go to a process pool or a Dask worker."""
+
+    instance: Instance
+    backend: str
+    seed: int
+    time_limit: float
+    config: Config
+    reference_only: bool = False  # the CP-SAT reference run added when cpsat was not requested
+
+
+def _versions(backend: str, hybrid: bool) -> dict[str, str | None]:
+    packages = ["qfreight", "numpy", *BACKEND_PACKAGES.get(backend, ())]
+    if hybrid and "ortools" not in packages:
+        packages.append("ortools")  # the hybrid pipeline refines with CP-SAT
+    out: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _is_problem_file(path: str) -> bool:
+    from optimizer.qubo_files import is_qubo_file
+
+    return not is_qubo_file(path)
+
+
+def _problem_meta(problem) -> dict:
+    return {
+        "kind": "problem",
+        "description": problem.description,
+        "horizon": {"start": problem.horizon.start.isoformat(), "slot_minutes": problem.horizon.slot_minutes,
+                    "slots": problem.horizon.slots},
+        "hubs": [{"id": h.id, "name": h.name, "kind": h.kind, "lat": h.lat, "lon": h.lon} for h in problem.hubs],
+        "corridors": [{"id": c.id, "from": c.origin, "to": c.destination, "km": c.km, "capacity": c.capacity,
+                       "traction": c.traction} for c in problem.corridors],
+        "shipments": [s.id for s in problem.shipments],
+    }
+
+
+def load_instances(files: Sequence[str]) -> list[Instance]:
+    """Read and validate every input before any run starts (a bad file is an InputError, exit 2)."""
+    from optimizer.problem import load_problem
+    from optimizer.qubo_files import read_qubo
+
+    instances: list[Instance] = []
+    seen: dict[str, int] = {}
+    for path in files:
+        if _is_problem_file(path):
+            problem = load_problem(path)
+            name, meta = problem.name, _problem_meta(problem)
+        else:
+            qubo = read_qubo(path)
+            name = str(qubo.metadata.get("name") or Path(path.split("#")[0]).stem)
+            if qubo.metadata.get("instance") is not None:
+                name = f"{name}#{qubo.metadata['instance']}"
+            meta = {"kind": "qubo", "format": qubo.metadata.get("format"), "num_variables": qubo.num_variables}
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        instances.append(Instance(name=name, path=str(path), kind=meta["kind"], meta=meta))
+    return instances
+
+
+def plan_runs(instances: Sequence[Instance], backends: Sequence[str], seeds: Sequence[int], time_limit: float,
+              config: Config) -> list[RunSpec]:
+    """Per instance: the CP-SAT reference first (all seeds if requested, else one run), then the rest."""
+    specs: list[RunSpec] = []
+    for inst in instances:
+        if REFERENCE_BACKEND in backends:
+            specs += [RunSpec(inst, REFERENCE_BACKEND, s, time_limit, config) for s in seeds]
+        else:
+            specs.append(RunSpec(inst, REFERENCE_BACKEND, seeds[0], time_limit, config, reference_only=True))
+        for backend in backends:
+            if backend != REFERENCE_BACKEND:
+                specs += [RunSpec(inst, backend, s, time_limit, config) for s in seeds]
+    return specs
+
+
+# Prepared problems, per process (a comparison runs many backends and seeds on one model);
+# the lock because a Dask LocalCluster runs tasks in threads of this process.
+_PREPARED: dict[tuple, object] = {}
+_PREPARED_LOCK = threading.Lock()
+
+
+def _prepared(path: str, config: Config):
+    from optimizer.pipeline import prepare
+    from optimizer.problem import load_problem
+
+    key = (path, config.model)
+    with _PREPARED_LOCK:
+        prepared = _PREPARED.get(key)
+        if prepared is None:
+            prepared = prepare(load_problem(path), config)
+            _PREPARED.clear()  # one problem at a time is enough: runs are ordered by instance
+            _PREPARED[key] = prepared
+    return prepared
+
+
+def time_split(timing: dict, *, hybrid: bool) -> dict[str, float | None]:
+    """Solver wall time split into classical / quantum simulation / post-processing seconds.
+
+    Quantum simulation: the backend's ``simulate``, ``sample`` and ``compile`` stages;
+    post-processing: ``postprocess`` and ``ablation``; classical: the backend's ``classical``
+    stage when it reports one, else the rest of ``total`` (QAOA's parameter optimisation,
+    GBS training bookkeeping). The hybrid loop reports only its total.
+    """
+    total = timing.get("total")
+    if hybrid or total is None:
+        return {"time_classical_s": None, "time_quantum_sim_s": None, "time_postprocess_s": None}
+    quantum = sum(float(timing.get(k, 0.0)) for k in ("simulate", "sample", "compile"))
+    post = sum(float(timing.get(k, 0.0)) for k in ("postprocess", "ablation"))
+    classical = float(timing["classical"]) if "classical" in timing else max(0.0, float(total) - quantum - post)
+    return {"time_classical_s": classical, "time_quantum_sim_s": quantum, "time_postprocess_s": post}
+
+
+def backend_metrics(info: dict) -> dict[str, object]:
+    """The backends' own figures of merit, flattened (None where a backend has none)."""
+    ablation = info.get("ablation") if isinstance(info.get("ablation"), dict) else None
+    return {
+        "evaluations": info.get("evaluations"),
+        "shots": info.get("shots"),
+        "qaoa_approximation_ratio": info.get("approximation_ratio"),
+        "qaoa_optimum_probability": info.get("optimum_probability"),
+        "qaoa_best_probability": info.get("best_probability"),
+        "photonic_mean_photons_per_sample": info.get("mean_photons_per_sample"),
+        "photonic_mean_clicks_per_sample": info.get("mean_clicks_per_sample"),
+        "photonic_gbs_best_energy": info.get("best_energy_postprocessed") if ablation else None,
+        "photonic_random_best_energy": ablation.get("best_energy_postprocessed") if ablation else None,
+    }
+
+
+def _trace(info: dict) -> list[list[float]] | None:
+    """(seconds since start, best QUBO energy) after each hybrid stage."""
+    stages = info.get("stages")
+    if not stages:
+        return None
+    t, out = 0.0, []
+    for stage in stages:
+        t += float(stage.get("seconds", 0.0))
+        energy = stage.get("polished_energy", stage.get("energy"))
+        if energy is not None:
+            out.append([t, float(energy)])
+    best, trace = float("inf"), []
+    for t, e in out:  # the incumbent's energy never rises
+        best = min(best, e)
+        trace.append([t, best])
+    return trace
+
+
+def _run_problem(spec: RunSpec) -> dict[str, object]:
+    from optimizer.pipeline import solve_problem
+
+    prepared = _prepared(spec.instance.path, spec.config)
+    config = spec.config.override(backend=spec.backend, seed=spec.seed, time_limit=spec.time_limit)
+    outcome = solve_problem(prepared.problem, config, prepared=prepared)
+    res = outcome.to_json()
+    solver = res["solver"]
+    info = dict(solver["info"])
+    hybrid = bool(res["hybrid"])
+    sizes = res["sizes"]
+    return {
+        "qubo_variables": sizes["qubo_variables"],
+        "model_variables": sizes["model_variables"],
+        "shipments": sizes["shipments"],
+        "objective": res["objective_cny"],
+        "objective_unit": "CNY",
+        "qubo_energy": res["qubo_energy"],
+        "feasible": res["feasible"],
+        "optimal": res["optimal"],
+        "bound": res["bound_cny"],
+        "hybrid": hybrid,
+        "time_solve_s": res["timing"]["solve"],
+        "time_prepare_s": sum(prepared.timing.values()),
+        "time_evaluate_s": res["timing"]["evaluate"],
+        **time_split(solver["timing"], hybrid=hybrid),
+        "reads": solver["reads"],
+        **backend_metrics(info),
+        "greedy_objective": res["greedy_objective_cny"],
+        "kpis": res["kpis"],
+        "greedy_kpis": res["greedy_kpis"],
+        "kpi_change_percent": res["kpi_change_percent"],
+        "violations": list(res["violations"])[:20],
+        "plan": res["plan"],
+        "trace": _trace(info),
+        "interrupted": bool(info.get("interrupted", False)),
+        "_versions_hybrid": hybrid,
+    }
+
+
+def _run_qubo(spec: RunSpec) -> dict[str, object]:
+    """A bare QUBO file: energies only (no model, no KPIs); as ``qfreight solve`` does it."""
+    from backends import create_solver
+    from optimizer.hybrid import solve_hybrid
+    from optimizer.qubo_files import read_qubo
+
+    config = spec.config
+    qubo = read_qubo(spec.instance.path)
+    solver = create_solver(spec.backend, config.backend_options(spec.backend), source=config.source)
+    limit = getattr(solver, "max_variables", None)
+    kw = dict(seed=spec.seed, time_limit=spec.time_limit)
+    hybrid = limit is not None and qubo.num_variables > limit
+    t = time.perf_counter()
+    if hybrid:
+        hy = config.hybrid
+        result, _ = solve_hybrid(qubo, solver=solver, subproblem_size=hy.subproblem_size or None, rounds=hy.rounds,
+                                 patience=hy.patience, selection=hy.selection, **kw)
+    else:
+        result = solver.solve(qubo, **kw)
+    solve_s = time.perf_counter() - t
+    info = dict(result.info)
+    is_reference = spec.backend == REFERENCE_BACKEND
+    return {
+        "qubo_variables": qubo.num_variables,
+        "model_variables": None,
+        "shipments": None,
+        "objective": result.best_energy,
+        "objective_unit": "QUBO energy",
+        "qubo_energy": result.best_energy,
+        "feasible": True,  # an unconstrained QUBO: every assignment is a solution
+        "optimal": bool(info.get("optimal")) if is_reference else None,
+        "bound": info.get("bound") if is_reference else None,
+        "hybrid": hybrid,
+        "time_solve_s": solve_s,
+        "time_prepare_s": 0.0,
+        "time_evaluate_s": 0.0,
+        **time_split(dict(result.timing), hybrid=hybrid),
+        "reads": result.num_reads,
+        **backend_metrics(info),
+        "probability_of_best": result.probability_of(result.best_energy),
+        "greedy_objective": None,
+        "kpis": None,
+        "greedy_kpis": None,
+        "kpi_change_percent": None,
+        "violations": [],
+        "plan": None,
+        "trace": _trace(info),
+        "interrupted": bool(info.get("interrupted", False)),
+        "_versions_hybrid": hybrid,
+    }
+
+
+# Backends warmed up in this process: (name, options) -> True.
+_WARM: set[tuple[str, str]] = set()
+
+
+def _warm_up(backend: str, config: Config) -> None:
+    """Import the backend and solve a 2-variable QUBO once per process, so that the first timed
+    run of a backend does not pay for imports and first-call compilation. Failures are left to the
+    real run to report."""
+    import numpy as np
+
+    from backends import create_solver
+    from optimizer.qubo import Qubo
+
+    options = config.backend_options(backend)
+    key = (backend, repr(sorted(options.items())))
+    with _PREPARED_LOCK:
+        if key in _WARM:
+            return
+        _WARM.add(key)
+    try:
+        solver = create_solver(backend, options)
+        solver.solve(Qubo.from_dense(np.array([[1.0, -2.0], [0.0, 1.0]])), seed=0, time_limit=0.5)
+    except Exception:  # noqa: BLE001 - the timed run reports it
+        pass
+
+
+def run_one(spec: RunSpec) -> dict[str, object]:
+    """One run's row. Errors a user can act on (and bugs) become ``"error"``; Ctrl-C propagates."""
+    row: dict[str, object] = {
+        "instance": spec.instance.name,
+        "instance_kind": spec.instance.kind,
+        "source": spec.instance.path,
+        "backend": spec.backend,
+        "seed": spec.seed,
+        "time_limit_s": spec.time_limit,
+        "reference_only": spec.reference_only,
+        "error": None,
+    }
+    _warm_up(spec.backend, spec.config)
+    started = time.perf_counter()
+    hybrid = False
+    try:
+        body = _run_problem(spec) if spec.instance.kind == "problem" else _run_qubo(spec)
+        hybrid = bool(body.pop("_versions_hybrid"))
+        row.update(body)
+    except QfreightError as exc:
+        row["error"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one backend failing on one instance must not abort the others
+        # The row keeps the cause; it says "internal error" because this is a bug to report.
+        row["error"] = f"internal error: {type(exc).__name__}: {exc}"
+    row["versions"] = _versions(spec.backend, hybrid)
+    row["wall_s"] = time.perf_counter() - started
+    return row
+
+
+def run_comparison(
+    files: Sequence[str],
+    config: Config,
+    *,
+    backends: Sequence[str],
+    seeds: Sequence[int],
+    time_limit: float,
+    out_dir: Path,
+    command: Sequence[str] = (),
+    on_row: Callable[[dict, int, int], None] | None = None,
+) -> dict:
+    """Run everything, writing results after each run and the reports at the end.
+
+    Returns the results document; ``document["status"]`` is ``"complete"`` or ``"interrupted"``.
+    """
+    from backends import REGISTRY
+    from optimizer.executor import create_executor
+    from optimizer.report import annotate, write_comparison_reports, write_results
+
+    unknown = [b for b in backends if b not in REGISTRY]
+    if unknown:
+        raise InputError("command line", Issue("--backends", f"unknown backend; known: {', '.join(REGISTRY)}",
+                                               ",".join(unknown)))
+    if not backends or not seeds:
+        raise InputError("command line", Issue("--backends/--seeds", "need at least one backend and one seed"))
+    instances = load_instances(files)
+    specs = plan_runs(instances, backends, seeds, time_limit, config)
+    doc: dict[str, object] = {
+        "format": "qfreight-comparison/1",
+        "run_id": out_dir.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": list(command),
+        "config": config.source,
+        "backends": list(backends),
+        "seeds": list(seeds),
+        "time_limit_s": time_limit,
+        "executor": {"kind": config.executor.kind, "workers": config.executor.workers},
+        "status": "running",
+        "planned_runs": len(specs),
+        "instances": {inst.name: {"path": inst.path, **inst.meta} for inst in instances},
+        "rows": [],
+    }
+    write_results(doc, out_dir)
+    rows: list[dict] = doc["rows"]  # type: ignore[assignment]
+    ex = config.executor
+    try:
+        with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
+            batch = max(1, ex.workers)
+            for start in range(0, len(specs), batch):
+                for row in executor.map(run_one, specs[start:start + batch]):
+                    rows.append(row)
+                    annotate(doc)
+                    write_results(doc, out_dir)
+                    if on_row is not None:
+                        on_row(row, len(rows), len(specs))
+                    if row.get("interrupted"):
+                        raise KeyboardInterrupt
+        doc["status"] = "complete"
+    except KeyboardInterrupt:
+        doc["status"] = "interrupted"
+    annotate(doc)
+    write_results(doc, out_dir)
+    write_comparison_reports(doc, out_dir)
+    return doc
