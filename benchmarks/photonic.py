@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from backends import create_solver  # noqa: E402
 from backends.exact import ExactSolver  # noqa: E402
 from optimizer.qubo import Qubo  # noqa: E402
+from tests.conftest import one_hot_qubo, random_qubo  # noqa: E402  (the same instances the tests use)
 
 RAILWAY = REPO.parent / "shared" / "data" / "railway_qubo"
 #: Hook for the lead: the tiny freight sample problem, once problems/tiny.toml and the encoder exist.
@@ -77,31 +78,6 @@ def tiny_qubo() -> Qubo:
     from optimizer.problem import load_problem
 
     return prepare(load_problem(TINY_PROBLEM), Config()).qubo
-
-
-def one_hot_qubo(groups: int, size: int, *, seed: int, penalty: float = 10.0) -> Qubo:
-    """Same construction as tests/conftest.py:one_hot_qubo (random costs + one-hot penalties)."""
-    rng = np.random.default_rng(seed)
-    n = groups * size
-    M = np.triu(rng.normal(size=(n, n)), 1) * 0.5
-    M[np.diag_indices(n)] = rng.normal(size=n)
-    group_idx = [tuple(range(g * size, (g + 1) * size)) for g in range(groups)]
-    offset = 0.0
-    for g in group_idx:
-        offset += penalty
-        for a, i in enumerate(g):
-            M[i, i] -= penalty
-            for j in g[a + 1:]:
-                M[i, j] += 2 * penalty
-    return Qubo.from_dense(M, offset=offset, groups=group_idx)
-
-
-def random_qubo(n: int, *, seed: int, density: float = 0.6) -> Qubo:
-    """Same construction as tests/conftest.py:random_qubo (dense Gaussian couplings)."""
-    rng = np.random.default_rng(seed)
-    M = rng.normal(size=(n, n))
-    M[rng.random((n, n)) > density] = 0.0
-    return Qubo.from_dense(M, offset=float(rng.normal()))
 
 
 # --------------------------------------------------------------------------- 1. speed

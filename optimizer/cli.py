@@ -1,4 +1,4 @@
-"""``qfreight``: solve, validate, schema, backends, generate.
+"""``qfreight``: solve, validate, schema, backends, generate, export, compare, report.
 
 Exit codes: 0 success; 1 a solver could not run (too large, missing package); 2 bad input
 (problem, config or flags) with a message naming the file and field; 130 interrupted.

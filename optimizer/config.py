@@ -47,6 +47,7 @@ class HybridSection:
     patience: int = 30
     pieces_per_round: int = 1
     selection: str = "energy-impact"  # energy-impact | resource | random
+    plans_per_shipment: int = 4  # plans of each shipment in a piece (current + cheapest others); 0: all
     ablation: bool = False  # also solve every piece with the annealing backend, for comparison
 
 
@@ -120,7 +121,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     executor = _section(ExecutorSection, data.get("executor", {}), "executor", source, issues)
     if hybrid.selection not in ("energy-impact", "resource", "random"):
         issues.append(Issue("hybrid.selection", "expected 'energy-impact', 'resource' or 'random'", hybrid.selection))
-    if hybrid.subproblem_size < 0 or hybrid.rounds < 1 or hybrid.patience < 1 or hybrid.pieces_per_round < 1:
+    if hybrid.subproblem_size < 0 or hybrid.plans_per_shipment < 0 or hybrid.rounds < 1 or hybrid.patience < 1 or hybrid.pieces_per_round < 1:
         issues.append(Issue("hybrid", "subproblem_size must be >= 0; rounds, patience, pieces_per_round >= 1"))
     if executor.kind not in ("local", "dask"):
         issues.append(Issue("executor.kind", "expected 'local' or 'dask'", executor.kind))

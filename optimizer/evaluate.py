@@ -11,12 +11,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from optimizer.candidates import Candidate, CandidateSet, movement_costs, trains_for
+from optimizer.candidates import CandidateSet, movement_costs, trains_for
 from optimizer.network import Movement, Network
 from optimizer.problem import Problem
 
@@ -320,14 +320,3 @@ def plan_table(problem: Problem, plan: Plan) -> list[dict[str, object]]:
                        "dwell_hours": round(st.dwell, 3)} for st in move.stops],
         })
     return rows
-
-
-def best_feasible(samples: np.ndarray, energies: np.ndarray, feasible: np.ndarray) -> int | None:
-    """Index of the lowest-energy feasible row (rows are sorted by energy), or None."""
-    hits = np.flatnonzero(feasible)
-    return int(hits[0]) if hits.size else None
-
-
-def candidates_of(cset: CandidateSet, plan: Plan) -> Sequence[Candidate]:
-    index = {(c.shipment, c.route, c.slot): c for c in cset.candidates}
-    return [index[(a.shipment, a.route, a.slot)] for a in plan.assignments]

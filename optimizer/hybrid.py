@@ -432,8 +432,11 @@ def solve_hybrid(
 
 
 # ---------------------------------------------------------------------------- model-aware pieces
-def submodel(model, x: np.ndarray, groups: Sequence[int]):
+def submodel(model, x: np.ndarray, groups: Sequence[int], members: dict[int, Sequence[int]] | None = None):
     """The constrained model over the plans of ``groups``, every other shipment fixed as in ``x``.
+
+    ``members`` may restrict a group to some of its plans (the others are held at 0); the
+    restricted group must contain the plan ``x`` chooses, so ``x`` stays feasible for the piece.
 
     Exact: for any assignment y of the piece, ``model.objective(x with y) == sub.objective(y)``
     and the full assignment is feasible iff y is feasible for the piece (given that the fixed
@@ -444,7 +447,9 @@ def submodel(model, x: np.ndarray, groups: Sequence[int]):
     from optimizer.model import BinaryModel, _row_group_max_sum
 
     n = model.num_variables
-    variables = np.concatenate([np.asarray(model.groups[g], dtype=np.int64) for g in groups])
+    members = members or {}
+    chosen = [np.asarray(members.get(g, model.groups[g]), dtype=np.int64) for g in groups]
+    variables = np.concatenate(chosen)
     in_piece = np.zeros(n, dtype=bool)
     in_piece[variables] = True
     x = np.asarray(x, dtype=np.float64)
@@ -457,7 +462,7 @@ def submodel(model, x: np.ndarray, groups: Sequence[int]):
     residual = model.b - model.A @ fixed_x
     position = np.full(n, -1, dtype=np.int64)
     position[variables] = np.arange(variables.size)
-    sub_groups = tuple(tuple(int(position[i]) for i in model.groups[g]) for g in groups)
+    sub_groups = tuple(tuple(int(position[i]) for i in m) for m in chosen)
     group_of = np.empty(variables.size, dtype=np.int64)
     for k, members in enumerate(sub_groups):
         group_of[list(members)] = k
@@ -499,10 +504,27 @@ def _group_links(model) -> sp.csr_array:
     return links
 
 
-def _choose_groups(model, x, links, *, budget: int, rng, selection: str, avoid: set[int]) -> list[int]:
+def _shortlists(model, x, groups, plans: int) -> dict[int, list[int]] | None:
+    """Per group: its current plan and its ``plans - 1`` cheapest others, given the incumbent."""
+    if plans <= 0:
+        return None
+    Psym = (model.P + model.P.T).tocsr()
+    field_ = model.c + Psym @ np.asarray(x, dtype=np.float64)
+    out = {}
+    for g in groups:
+        m = np.asarray(model.groups[g])
+        current = m[x[m] == 1]
+        others = m[x[m] == 0]
+        others = others[np.argsort(field_[others], kind="stable")][: max(0, plans - current.size)]
+        out[g] = sorted(current.tolist() + others.tolist())
+    return out
+
+
+def _choose_groups(model, x, links, *, budget: int, rng, selection: str, avoid: set[int],
+                   plans: int = 0) -> list[int]:
     """Seed group by energy impact (sampled, so rounds differ), then the groups that share the
     most resources with the piece so far, while the piece's plans fit the budget."""
-    sizes = np.array([len(g) for g in model.groups])
+    sizes = np.array([len(g) if plans <= 0 else min(plans, len(g)) for g in model.groups])
     G = len(model.groups)
     if selection == "random":
         order = list(rng.permutation(G))
@@ -550,6 +572,7 @@ def solve_model_hybrid(
     patience: int = 30,
     pieces_per_round: int = 1,
     selection: str = "energy-impact",
+    plans_per_shipment: int = 0,
     executor: Executor | None = None,
     refine: Callable[[np.ndarray], np.ndarray] | None = None,
     ablation: Solver | None = None,
@@ -563,7 +586,9 @@ def solve_model_hybrid(
     model objective drops and the full plan stays feasible. ``initial`` is a feasible model
     assignment (the greedy dispatcher's). With ``ablation`` (e.g. the annealing backend), every
     piece is also solved by it and the stage records say what it would have reached on the same
-    subproblem; the incumbent follows ``solver`` only. Returns a SampleSet on the full QUBO
+    subproblem; the incumbent follows ``solver`` only. ``plans_per_shipment`` (0: all) keeps
+    only each chosen shipment's current plan and its cheapest alternatives in a piece, so a
+    device of the same size sees more shipments at once. Returns a SampleSet on the full QUBO
     (best and warm start, lifted) and the stage records.
     """
     from optimizer.encoding import encode
@@ -608,15 +633,16 @@ def solve_model_hybrid(
             pieces = []
             taken: set[int] = set()
             for _ in range(pieces_per_round):
-                budget = limit
+                groups = _choose_groups(model, best, links, budget=limit, rng=rng, selection=selection,
+                                        avoid=avoid | taken, plans=plans_per_shipment)
+                # Slack bits come on top of the plans: drop the last-added shipments until it fits.
                 while True:
-                    groups = _choose_groups(model, best, links, budget=budget, rng=rng, selection=selection,
-                                            avoid=avoid | taken)
-                    sub, variables = submodel(model, best, groups)
+                    sub, variables = submodel(model, best, groups,
+                                              _shortlists(model, best, groups, plans_per_shipment))
                     sub_enc = encode(sub, reference=best[variables])
-                    if sub_enc.qubo.num_variables <= limit or len(groups) == 1 or budget <= 1:
+                    if sub_enc.qubo.num_variables <= limit or len(groups) == 1:
                         break
-                    budget -= max(1, sub_enc.qubo.num_variables - limit)  # slack bits: shrink and retry
+                    groups = groups[:-1]
                 if sub_enc.qubo.num_variables > limit:
                     continue  # a single shipment with its slack does not fit this device
                 taken.update(groups)

@@ -128,8 +128,8 @@ def _run_hybrid(prepared: Prepared, solver, config: Config, *, seed: int, time_l
         sampleset, _ = solve_model_hybrid(
             enc, solver=solver, seed=seed, time_limit=max(0.1, time_limit - refine_time), initial=prepared.greedy,
             subproblem_size=hy.subproblem_size or None, rounds=hy.rounds, patience=hy.patience,
-            pieces_per_round=hy.pieces_per_round, selection=hy.selection, executor=executor, refine=refine,
-            ablation=ablation, on_progress=on_progress)
+            pieces_per_round=hy.pieces_per_round, selection=hy.selection, plans_per_shipment=hy.plans_per_shipment,
+            executor=executor, refine=refine, ablation=ablation, on_progress=on_progress)
     return sampleset
 
 

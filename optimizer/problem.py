@@ -369,27 +369,19 @@ def _read_table(raw: object, section: str, path: str, out: _Collector) -> dict[s
         out.add(path, "expected a table (object)", raw)
         return None
     fields = {f.name: f for f in _SECTIONS[section]}
+    # A row with a bad field is still returned (bad fields as None) so that cross-checks can
+    # report its other problems too; nothing is built from it because an issue was recorded.
     result: dict[str, object] = {}
-    ok = True
     for key in raw:
         if key not in fields:
             out.add(f"{path}.{key}", f"unknown field; expected one of {', '.join(fields)}")
-            ok = False
     for name, f in fields.items():
         if name not in raw:
             if f.required:
                 out.add(f"{path}.{name}", "missing required field")
-                ok = False
-            else:
-                result[name] = f.default
+            result[name] = None if f.required else f.default
             continue
-        value = _check_value(f, raw[name], f"{path}.{name}", out)
-        if value is None:
-            ok = False
-        result[name] = value
-    # A row with a bad field is still returned (bad fields as None) so that cross-checks can
-    # report its other problems too; nothing is built from it because an issue was recorded.
-    del ok
+        result[name] = _check_value(f, raw[name], f"{path}.{name}", out)
     return result
 
 
