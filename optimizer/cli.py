@@ -170,10 +170,20 @@ def _solve_qubo_file(args, config) -> int:
     kw = dict(seed=config.solver.seed, time_limit=config.solver.time_limit)
     if limit is not None and qubo.num_variables > limit:
         print(f"QUBO of {qubo.num_variables} variables exceeds {backend}'s limit of {limit}: "
-              f"solving by hybrid decomposition (warm start: simulated annealing)")
-        hy = config.hybrid
+              f"solving by hybrid decomposition (warm start and refinement: simulated annealing)")
+        hy, rf = config.hybrid, config.refine
+        refine = None
+        refine_time = min(rf.time_limit, 0.3 * config.solver.time_limit) if rf.enabled else 0.0
+        if rf.enabled:
+            # No constrained model behind a bare QUBO: refine with annealing started from the incumbent.
+            annealer = create_solver("anneal", {"num_reads": 16})
+
+            def refine(x):
+                return annealer.solve(qubo, seed=config.solver.seed, time_limit=refine_time, initial=x).best
+
         result, _ = solve_hybrid(qubo, solver=solver, subproblem_size=hy.subproblem_size or None, rounds=hy.rounds,
-                                 patience=hy.patience, selection=hy.selection, **kw)
+                                 patience=hy.patience, selection=hy.selection, refine=refine,
+                                 seed=config.solver.seed, time_limit=max(0.1, config.solver.time_limit - refine_time))
     else:
         result = solver.solve(qubo, **kw)
     report = describe_result(qubo, result)

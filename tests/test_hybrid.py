@@ -244,3 +244,42 @@ def test_model_hybrid_with_qaoa_pieces_end_to_end(china_prepared):
     assert prep.model.is_feasible(x)[0]
     assert result.best_energy <= float(prep.model.objective(prep.greedy)[0]) + 1e-6
     assert result.solver == "hybrid[qaoa]"
+
+
+def test_real_local_cluster_with_worker_processes_matches_local(china_prepared):
+    """A real Dask LocalCluster (separate worker processes, reached by its address)."""
+    from dask.distributed import LocalCluster
+
+    prep = china_prepared
+    device = create_solver("exact", {"max_variables": 16})
+    kwargs = dict(solver=device, seed=5, time_limit=60, initial=prep.greedy, rounds=4, pieces_per_round=2)
+    local, _ = solve_model_hybrid(prep.encoding, executor=LocalExecutor(), **kwargs)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with DaskExecutor(address=cluster.scheduler_address) as ex:
+            remote, _ = solve_model_hybrid(prep.encoding, executor=ex, **kwargs)
+    np.testing.assert_array_equal(local.samples, remote.samples)
+    assert remote.info["executor"] == "dask"
+
+
+def test_cli_ctrl_c_writes_best_plan_and_exits_130(tmp_path, monkeypatch, capsys):
+    import json
+
+    import optimizer.hybrid as hybrid
+    from optimizer.cli import main
+
+    calls = {"n": 0}
+    real = hybrid._solve_piece
+
+    def interrupting(task):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(hybrid, "_solve_piece", interrupting)
+    code = main(["solve", str(PROBLEMS / "china-core.toml"), "--backend", "exact", "--time-limit", "30",
+                 "--out", str(tmp_path)])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["feasible"] and result["objective_cny"] <= result["greedy_objective_cny"] + 1e-6
