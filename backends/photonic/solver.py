@@ -228,10 +228,12 @@ class PhotonicSolver:
                     structure, X, seed=int(rng.integers(2**32)), iterations=self.clique_iterations,
                     deadline=pp_deadline)
                 detail["subgraphs_processed"] = processed
-                if len(C):
-                    X = C
-                else:  # nothing but empty click sets: local search from the raw samples
-                    counts = np.ones(len(X), dtype=np.int64)
+                # Local search starts from the clique candidates and from the raw samples too:
+                # on QUBOs with slack bits a clique can sit in a basin the raw sample is not in,
+                # and descending from both keeps post-processing from ending above the raw best.
+                X = np.vstack([C, X]) if len(C) else X
+                counts = np.concatenate([counts, np.ones(len(X) - len(C), dtype=np.int64)]) if len(C) \
+                    else np.ones(len(X), dtype=np.int64)
             starts = X
             if initial is not None:
                 starts = np.vstack([starts, np.asarray(initial, dtype=np.uint8)[None, :]])
