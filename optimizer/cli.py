@@ -219,10 +219,16 @@ def _cmd_solve(args) -> int:
     problem = load_problem(args.file)
     started = time.perf_counter()
 
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+
     def progress(event: dict) -> None:
-        if not args.quiet and event.get("stage") == "round" and event.get("accepted"):
-            print(f"  round {event.get('round', '?')}: energy {event['energy']:,.2f} "
-                  f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+        if args.quiet or event.get("stage") not in ("round", "refine"):
+            return
+        if event["stage"] == "refine" or event.get("accepted") or event.get("round", 0) % 10 == 0:
+            label = "refine (CP-SAT)" if event["stage"] == "refine" else f"round {event.get('round', '?')}"
+            console.print(f"  {label}: best {event['energy']:,.2f} CNY  [{time.perf_counter() - started:.1f} s]")
 
     outcome = solve_problem(problem, config, on_progress=progress)
     out_dir = Path(args.out or Path("results") / f"{problem.name}-{config.solver.backend}")

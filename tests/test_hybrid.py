@@ -283,3 +283,15 @@ def test_cli_ctrl_c_writes_best_plan_and_exits_130(tmp_path, monkeypatch, capsys
     assert "interrupted" in capsys.readouterr().err
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["feasible"] and result["objective_cny"] <= result["greedy_objective_cny"] + 1e-6
+
+
+def test_model_hybrid_with_photonic_pieces_end_to_end(china_prepared):
+    prep = china_prepared
+    device = create_solver("photonic", {"modes": 12, "samples": 40})
+    result, stages = solve_model_hybrid(prep.encoding, solver=device, seed=0, time_limit=8, initial=prep.greedy,
+                                        rounds=4)
+    x = prep.encoding.project(result.best)
+    assert prep.model.is_feasible(x)[0]
+    assert result.best_energy <= float(prep.model.objective(prep.greedy)[0]) + 1e-6
+    assert result.solver == "hybrid[photonic]"
+    assert all(s["subproblem_size"] <= 12 for s in stages if s["stage"] == "round")
