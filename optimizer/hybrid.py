@@ -242,6 +242,21 @@ def _solve_piece(task: tuple) -> np.ndarray:
     return np.asarray(result.samples[:_TRIED_PER_PIECE], dtype=np.uint8)
 
 
+def _refine_stage(refine, best: np.ndarray, best_value: float, score, tol: float, record, size: int):
+    """Run the ``refine(x) -> x`` hook once; keep its answer only if ``score`` says it is feasible
+    and lower. ``score(x) -> (value, feasible)``. Returns (best, best value, interrupted)."""
+    t = time.perf_counter()
+    try:
+        refined = np.asarray(refine(best.copy()), dtype=np.uint8)
+    except KeyboardInterrupt:
+        return best, best_value, True
+    value, feasible = score(refined)
+    accepted = bool(feasible and value < best_value - tol)
+    record({"stage": "refine", "energy": value, "objective": value, "seconds": time.perf_counter() - t,
+            "accepted": accepted, "subproblem_size": size})
+    return (refined, value, False) if accepted else (best, best_value, False)
+
+
 def _tolerance(qubo: Qubo, energy: float) -> float:
     # Energies near a large penalty offset carry rounding noise of a few ulps of the offset.
     return 1e-9 * max(1.0, abs(energy)) + 8 * np.finfo(float).eps * abs(qubo.offset)
@@ -403,17 +418,9 @@ def solve_hybrid(
             executor.close()
 
     if refine is not None and not interrupted:
-        t = time.perf_counter()
-        try:
-            refined = np.asarray(refine(best.copy()), dtype=np.uint8)
-            energy = qubo.energy(refined)
-            accepted = energy < best_energy - _tolerance(qubo, best_energy)
-            if accepted:
-                best, best_energy = refined, energy
-            record({"stage": "refine", "energy": energy, "seconds": time.perf_counter() - t,
-                    "accepted": bool(accepted), "subproblem_size": qubo.num_variables})
-        except KeyboardInterrupt:
-            interrupted = True
+        best, best_energy, interrupted = _refine_stage(
+            refine, best, best_energy, lambda x: (qubo.energy(x), True), _tolerance(qubo, best_energy),
+            record, qubo.num_variables)
 
     info = {
         "stages": stages,
@@ -704,17 +711,9 @@ def solve_model_hybrid(
             executor.close()
 
     if refine is not None and not interrupted:
-        t = time.perf_counter()
-        try:
-            refined = np.asarray(refine(best.copy()), dtype=np.uint8)
-            obj = float(model.objective(refined)[0])
-            accepted = bool(model.is_feasible(refined)[0] and obj < best_obj - tol)
-            if accepted:
-                best, best_obj = refined, obj
-            record({"stage": "refine", "energy": obj, "objective": obj, "seconds": time.perf_counter() - t,
-                    "accepted": accepted, "subproblem_size": model.num_variables})
-        except KeyboardInterrupt:
-            interrupted = True
+        best, best_obj, interrupted = _refine_stage(
+            refine, best, best_obj, lambda x: (float(model.objective(x)[0]), bool(model.is_feasible(x)[0])), tol,
+            record, model.num_variables)
 
     info = {"stages": stages, "rounds": done, "accepted_rounds": accepted_rounds, "stop": stop,
             "interrupted": interrupted, "subproblem_limit": limit, "selection": selection,
