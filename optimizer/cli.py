@@ -217,6 +217,9 @@ def _cmd_solve(args) -> int:
     if not _is_problem_file(args.file):
         return _solve_qubo_file(args, config)
     problem = load_problem(args.file)
+    if config.model.penalty is not None:
+        print(f"note: [model] penalty = {config.model.penalty:g} replaces the penalty rule; the QUBO minimum may "
+              "then be infeasible (every plan is still checked)", file=sys.stderr)
     started = time.perf_counter()
 
     from rich.console import Console

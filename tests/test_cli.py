@@ -197,3 +197,15 @@ def test_config_sections_for_hybrid_and_executor_are_checked(tmp_path, capsys):
     code, _, err = run(["solve", PROBLEMS / "tiny.toml", "--config", cfg, "--out", tmp_path / "o"], capsys)
     assert code == 2
     assert "hybrid.selection" in err and "executor.kind" in err and "refine.enabeld: unknown key" in err
+
+
+def test_infeasible_result_prints_violations_and_no_kpis(tmp_path, capsys):
+    # A hand-set penalty far below the rule's makes "no plan at all" the QUBO minimum.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\npenalty = 1.0\n[backends.exact]\nnum_reads = 1\n")
+    code, out, err = run(["solve", PROBLEMS / "tiny.toml", "--backend", "exact", "--config", cfg,
+                          "--out", tmp_path / "o"], capsys)
+    assert code == 0 and "INFEASIBLE" in out and "expected exactly one plan, got 0" in out
+    assert "replaces the penalty rule" in err
+    result = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert result["feasible"] is False and result["kpis"] is None and result["violations"]
