@@ -166,12 +166,26 @@ def generate_candidates(problem: Problem, options: CandidateOptions = CandidateO
     network = Network(problem)
     horizon = problem.horizon
     route_cache: dict[tuple[str, str, int], list[tuple[str, ...]]] = {}
+    dry_cache: dict[tuple[str, str], list[tuple[str, ...]]] = {}
     epochs = network.weather_epochs
+    hit_by_weather: dict[int, set[str]] = {}
 
     def routes_at(o: str, d: str, hour: float) -> list[tuple[str, ...]]:
         epoch = int(np.searchsorted(epochs, hour, side="right"))  # routes change only with the weather
         key = (o, d, epoch)
-        if key not in route_cache:
+        if key in route_cache:
+            return route_cache[key]
+        if (o, d) not in dry_cache:
+            dry_cache[(o, d)] = network.k_shortest_routes(o, d, options.k_routes, None)
+        if epoch not in hit_by_weather:
+            hit_by_weather[epoch] = {c.id for c in problem.corridors if network.speed_factor(c.id, hour) < 1.0}
+        hit = hit_by_weather[epoch]
+        dry = dry_cache[(o, d)]
+        # Weather only slows or closes corridors: if none of the k fastest dry routes is
+        # touched, no other route can overtake them, and the dry answer stands.
+        if not any(network.corridor(a, b).id in hit for route in dry for a, b in zip(route[:-1], route[1:])):
+            route_cache[key] = dry
+        else:
             route_cache[key] = network.k_shortest_routes(o, d, options.k_routes, hour)
         return route_cache[key]
 

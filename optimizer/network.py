@@ -134,9 +134,9 @@ class Network:
         c = self.corridor(a, b)
         return c.km / c.speed_kmh
 
-    def k_shortest_routes(self, origin: str, destination: str, k: int, hour: float) -> list[tuple[str, ...]]:
+    def k_shortest_routes(self, origin: str, destination: str, k: int, hour: float | None) -> list[tuple[str, ...]]:
         """Up to k loop-free routes, shortest first by travel time under the weather at ``hour``
-        (plus handling at the hubs passed through).
+        (None: no weather), plus handling at the hubs passed through.
 
         Corridors closed at ``hour`` are avoided when an open alternative exists.
         """

@@ -92,3 +92,26 @@ def test_kpis_on_time_and_lateness():
     assert kpis.lateness_hours > 0
     assert kpis.on_time_share < 1.0
     assert 0 <= kpis.priority_weighted_on_time <= 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_route_reuse_across_weather_epochs_matches_direct_search(seed):
+    """Candidate generation reuses dry-weather routes when the weather touches none of them;
+    that must give the same routes as searching under the weather of each departure slot."""
+    doc = generate_document(hubs=14, shipments=40, seed=seed)
+    # Make the weather bite: slow a corridor heavily and close another for a while.
+    doc["weather"][0]["speed_factor"] = 0.2
+    c = doc["corridors"][seed % len(doc["corridors"])]
+    doc["weather"].append({"corridor": f"{c['from']}-{c['to']}", "start": doc["horizon"]["start"],
+                           "end": doc["weather"][0]["end"], "closed": True})
+    problem = parse_problem(doc, source="gen")
+    cset = generate_candidates(problem)
+    net = Network(problem)
+    got = {(c.shipment, c.slot, c.route) for c in cset.candidates if not c.deferred}
+    want = set()
+    for s in problem.shipments:
+        slots = {c.slot for c in cset.candidates if c.shipment == s.id and not c.deferred}
+        for slot in slots:
+            for route in net.k_shortest_routes(s.origin, s.destination, 2, slot * problem.horizon.slot_hours):
+                want.add((s.id, slot, route))
+    assert got == want and len(got) > 100
