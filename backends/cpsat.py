@@ -111,6 +111,16 @@ class CpSatSolver:
         return ys
 
     @staticmethod
+    def _minimise(model, x, linear, ys, pair_weights, scale: float, initial) -> None:
+        """Integer objective sum(round(scale*w) * var), and the warm start as a hint."""
+        terms = [(int(round(v * scale)), x[i]) for i, v in enumerate(linear) if round(v * scale)]
+        terms += [(int(round(v * scale)), y) for v, y in zip(pair_weights, ys) if round(v * scale)]
+        model.Minimize(sum(c * v for c, v in terms))
+        if initial is not None:
+            for i, v in enumerate(np.asarray(initial).ravel()):
+                model.AddHint(x[i], int(v))
+
+    @staticmethod
     def _pair_cuts(model, x, bm: BinaryModel, P, ys) -> None:
         """Valid cuts that tighten the relaxation of the pair products.
 
@@ -144,12 +154,7 @@ class CpSatSolver:
         model = cp_model.CpModel()
         x = [model.NewBoolVar(f"x{i}") for i in range(n)]
         ys = self._products(cp_model, model, x, coo.row, coo.col, coo.data)
-        terms = [(int(round(v * scale)), x[i]) for i, v in enumerate(qubo.h) if round(v * scale)]
-        terms += [(int(round(v * scale)), y) for v, y in zip(coo.data, ys) if round(v * scale)]
-        model.Minimize(sum(c * v for c, v in terms))
-        if initial is not None:
-            for i, v in enumerate(np.asarray(initial).ravel()):
-                model.AddHint(x[i], int(v))
+        self._minimise(model, x, qubo.h, ys, coo.data, scale, initial)
         solver, status = self._run(cp_model, model, seed=seed, time_limit=time_limit)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             sample = np.zeros((1, n), dtype=np.uint8) if initial is None else np.asarray(initial, np.uint8)[None]
@@ -187,12 +192,7 @@ class CpSatSolver:
         scale = self.scale or _integer_scale(np.concatenate([bm.c, P.data]))
         ys = self._products(cp_model, model, x, P.row, P.col, P.data)
         self._pair_cuts(model, x, bm, P, ys)
-        terms = [(int(round(v * scale)), x[i]) for i, v in enumerate(bm.c) if round(v * scale)]
-        terms += [(int(round(v * scale)), y) for v, y in zip(P.data, ys) if round(v * scale)]
-        model.Minimize(sum(c * v for c, v in terms))
-        if initial is not None:
-            for i, v in enumerate(np.asarray(initial).ravel()):
-                model.AddHint(x[i], int(v))
+        self._minimise(model, x, bm.c, ys, P.data, scale, initial)
         solver, status = self._run(cp_model, model, seed=seed, time_limit=time_limit)
         elapsed = time.perf_counter() - t0
         found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)

@@ -38,9 +38,6 @@ class Plan:
     assignments: tuple[Assignment, ...]
     problems: tuple[str, ...] = ()
 
-    def for_shipment(self, shipment_id: str) -> Assignment | None:
-        return next((a for a in self.assignments if a.shipment == shipment_id), None)
-
 
 def decode(cset: CandidateSet, x: np.ndarray) -> Plan:
     """Plan of one model assignment (variable i = candidate i). Shipments with no or several
@@ -296,9 +293,10 @@ def kpi_deltas(plan: Kpis, baseline: Kpis) -> dict[str, float | None]:
 def plan_table(problem: Problem, plan: Plan) -> list[dict[str, object]]:
     """JSON-ready description of each shipment's plan, with times as ISO date-times."""
     network = Network(problem)
+    shipments = {s.id: s for s in problem.shipments}
     rows: list[dict[str, object]] = []
     for a in plan.assignments:
-        s = next(x for x in problem.shipments if x.id == a.shipment)
+        s = shipments[a.shipment]
         if a.route is None:
             rows.append({"shipment": s.id, "status": "deferred"})
             continue
