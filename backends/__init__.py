@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from optimizer.errors import ConfigError, Issue
-from optimizer.solver import Solver
+from optimizer.solve.solver import Solver
 
 __all__ = ["BackendSpec", "REGISTRY", "backend_names", "create_solver", "solver_class", "backend_options"]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from optimizer.errors import MissingDependency
 from optimizer.qubo import Qubo
-from optimizer.solver import SampleSet, check_size
+from optimizer.solve.solver import SampleSet, check_size
 
 __all__ = ["AnnealSolver", "to_bqm"]
 
@@ -92,11 +92,13 @@ class AnnealSolver:
             if done < self.num_reads and elapsed * (done + reads) / done > time_limit:
                 break
         samples = np.concatenate(batches)
+        origins = ["device"] * samples.shape[0]
         if initial is not None:
             samples = np.vstack([samples, np.asarray(initial, dtype=np.uint8)[None, :]])
+            origins.append("initial")
         total = time.perf_counter() - t0
         return SampleSet.from_samples(
-            qubo, samples, solver=self.name,
+            qubo, samples, solver=self.name, origins=origins,
             timing={"total": total},
             info={"method": self.method, "reads": int(done), "num_sweeps": self.num_sweeps
                   if self.method == "sa" else None, "optimal": False},

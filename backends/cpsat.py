@@ -20,9 +20,9 @@ from typing import ClassVar
 import numpy as np
 
 from optimizer.errors import MissingDependency
-from optimizer.model import BinaryModel
+from optimizer.qubo.model import BinaryModel
 from optimizer.qubo import Qubo
-from optimizer.solver import SampleSet, check_size
+from optimizer.solve.solver import SampleSet, check_size
 
 __all__ = ["CpSatSolver", "ModelSolution"]
 

@@ -73,9 +73,9 @@ def load_qubo_file(path: Path) -> tuple[Qubo, float | None]:
 
 def tiny_qubo() -> Qubo:
     """The QUBO of problems/tiny.toml, encoded exactly as `qfreight solve` does."""
-    from optimizer.config import Config
-    from optimizer.pipeline import prepare
-    from optimizer.problem import load_problem
+    from optimizer.solve.config import Config
+    from optimizer.solve.pipeline import prepare
+    from optimizer.freight.problem import load_problem
 
     return prepare(load_problem(TINY_PROBLEM), Config()).qubo
 

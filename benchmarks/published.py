@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
 from backends import REGISTRY, create_solver  # noqa: E402
 from optimizer.errors import QfreightError  # noqa: E402
 from optimizer.qubo import Qubo  # noqa: E402
-from optimizer.qubo_files import native_objective, read_qubo, read_qubos  # noqa: E402
+from optimizer.qubo.formats import native_objective, read_qubo, read_qubos# noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 

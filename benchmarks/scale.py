@@ -27,10 +27,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 from backends.cpsat import CpSatSolver  # noqa: E402
-from optimizer.config import Config, RefineSection  # noqa: E402
-from optimizer.generate import generate_document  # noqa: E402
-from optimizer.pipeline import prepare, solve_problem  # noqa: E402
-from optimizer.problem import load_problem, parse_problem  # noqa: E402
+from optimizer.solve.config import Config, RefineSection# noqa: E402
+from optimizer.freight.generate import generate_document# noqa: E402
+from optimizer.solve.pipeline import prepare, solve_problem# noqa: E402
+from optimizer.freight.problem import load_problem, parse_problem# noqa: E402
 
 
 def rss_mib() -> float:

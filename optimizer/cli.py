@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args) -> int:
-    from optimizer.problem import load_problem
+    from optimizer.freight.problem import load_problem
 
     problem = load_problem(args.file)
     print(f"{args.file}: valid ({len(problem.hubs)} hubs, {len(problem.corridors)} corridors, "
@@ -81,7 +81,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_schema(args) -> int:
-    from optimizer.problem import problem_schema
+    from optimizer.freight.problem import problem_schema
 
     print(json.dumps(problem_schema(), indent=2))
     return 0
@@ -105,9 +105,9 @@ def _cmd_backends(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from optimizer.generate import generate_document
-    from optimizer.problem import parse_problem
-    from optimizer.report import write_atomic
+    from optimizer.freight.generate import generate_document
+    from optimizer.freight.problem import parse_problem
+    from optimizer.report.results import write_atomic
 
     if args.hubs < 2 or args.shipments < 1 or args.slots < 1:
         raise InputError("command line", Issue("--hubs/--shipments/--slots",
@@ -133,10 +133,10 @@ def _is_problem_file(path: str) -> bool:
 
 
 def _cmd_export(args) -> int:
-    from optimizer.config import load_config
-    from optimizer.pipeline import prepare
-    from optimizer.problem import load_problem
-    from optimizer.qubo_files import FORMATS, canonical_format, read_qubo, write_model, write_qubo
+    from optimizer.solve.config import load_config
+    from optimizer.solve.pipeline import prepare
+    from optimizer.freight.problem import load_problem
+    from optimizer.qubo.formats import FORMATS, canonical_format, read_qubo, write_model, write_qubo
 
     if _is_problem_file(args.file):
         prepared = prepare(load_problem(args.file), load_config(args.config))
@@ -159,9 +159,9 @@ def _cmd_export(args) -> int:
 def _solve_qubo_file(args, config) -> int:
     """``qfreight solve`` on a bare QUBO file: energies only (no freight KPIs)."""
     from backends import create_solver
-    from optimizer.hybrid import solve_hybrid
-    from optimizer.qubo_files import describe_result, read_qubo
-    from optimizer.report import write_json_atomic
+    from optimizer.solve.decompose import solve_hybrid
+    from optimizer.qubo.formats import describe_result, read_qubo
+    from optimizer.report.results import write_json_atomic
 
     qubo = read_qubo(args.file, format=args.format)
     backend = config.solver.backend
@@ -201,10 +201,11 @@ def _solve_qubo_file(args, config) -> int:
 
 
 def _cmd_solve(args) -> int:
-    from optimizer.config import load_config
-    from optimizer.pipeline import solve_problem
-    from optimizer.problem import load_problem
-    from optimizer.report import kpi_table, write_json_atomic
+    from optimizer.solve.config import load_config
+    from optimizer.solve.pipeline import solve_problem
+    from optimizer.freight.problem import load_problem
+    from optimizer.report.tables import kpi_table
+    from optimizer.report.results import write_json_atomic
 
     from backends import REGISTRY
 
@@ -275,9 +276,10 @@ def _cmd_solve(args) -> int:
 
 def _cmd_compare(args) -> int:
     from backends import REGISTRY, is_installed
-    from optimizer.compare import run_comparison
-    from optimizer.config import load_config
-    from optimizer.report import backend_stats, summary_lines
+    from optimizer.solve.compare import run_comparison
+    from optimizer.solve.config import load_config
+    from optimizer.report.stats import backend_stats
+    from optimizer.report.tables import summary_lines
 
     config = load_config(args.config)
     if args.time_limit is not None and args.time_limit <= 0:
@@ -322,7 +324,9 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from optimizer.report import annotate, load_results, write_comparison_reports
+    from optimizer.report.stats import annotate
+    from optimizer.report.results import load_results
+    from optimizer.report.render import write_comparison_reports
 
     doc = annotate(load_results(args.run_dir))
     run_dir = Path(args.run_dir)

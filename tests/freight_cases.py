@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from optimizer.problem import Problem, parse_problem
+from optimizer.freight.problem import Problem, parse_problem
 
 START = datetime(2026, 3, 2)
 

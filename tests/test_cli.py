@@ -11,7 +11,7 @@ import pytest
 import tomllib
 
 from optimizer.cli import main
-from optimizer.problem import load_problem, problem_schema
+from optimizer.freight.problem import load_problem, problem_schema
 from tests.conftest import PROBLEMS
 
 TINY = (PROBLEMS / "tiny.toml").read_text()

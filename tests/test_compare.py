@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from optimizer.cli import main
-from optimizer.report import KPI_LABELS, csv_columns, performance_profile, tts99
+from optimizer.freight.evaluate import KPI_LABELS
+from optimizer.report.results import csv_columns
+from optimizer.report.stats import performance_profile, tts99
 from tests.conftest import PROBLEMS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -188,8 +190,8 @@ def test_report_on_a_folder_without_results_exits_2(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ failures, Ctrl-C
 def test_backend_that_cannot_run_gets_an_error_row(tmp_path, config_file, capsys, monkeypatch):
-    import optimizer.compare as compare
-    import optimizer.pipeline as pipeline
+    import optimizer.solve.compare as compare
+    import optimizer.solve.pipeline as pipeline
     from optimizer.errors import MissingDependency
 
     real = pipeline.create_solver
@@ -212,7 +214,7 @@ def test_backend_that_cannot_run_gets_an_error_row(tmp_path, config_file, capsys
 
 
 def test_interrupt_keeps_finished_rows_and_exits_130(tmp_path, config_file, capsys, monkeypatch):
-    import optimizer.compare as compare
+    import optimizer.solve.compare as compare
 
     real, calls = compare.run_one, []
 
@@ -241,7 +243,7 @@ def test_unknown_backend_exits_2(tmp_path, capsys):
 
 def test_bare_qubo_files_compare_energies(tmp_path, capsys):
     from optimizer.qubo import Qubo
-    from optimizer.qubo_files import write_qubo
+    from optimizer.qubo.formats import write_qubo
 
     rng = np.random.default_rng(7)
     path = write_qubo(Qubo.from_dense(np.round(rng.normal(size=(8, 8)) * 4)), tmp_path / "small.qubo")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.candidates import generate_candidates
-from optimizer.evaluate import Assignment, Plan, check_plan, decode, greedy_dispatch, simulate
-from optimizer.generate import generate_document
-from optimizer.model import build_model
-from optimizer.network import Network
-from optimizer.problem import load_problem, parse_problem
+from optimizer.freight.candidates import generate_candidates
+from optimizer.freight.evaluate import Assignment, Plan, check_plan, decode, simulate
+from optimizer.freight.baselines import greedy_dispatch
+from optimizer.freight.generate import generate_document
+from optimizer.freight.model import build_model
+from optimizer.freight.network import Network
+from optimizer.freight.problem import load_problem, parse_problem
 from tests.conftest import PROBLEMS
 from tests.freight_cases import small_problem
 

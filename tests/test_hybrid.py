@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends import create_solver
-from optimizer.executor import DaskExecutor, LocalExecutor, create_executor
-from optimizer.hybrid import Decomposition, select_subproblem, solve_hybrid, splice
+from optimizer.solve.executor import DaskExecutor, LocalExecutor, create_executor
+from optimizer.solve.decompose import Decomposition, select_subproblem, solve_hybrid, splice
 from optimizer.qubo import Qubo
 from tests.conftest import PROBLEMS, one_hot_qubo, random_qubo
 
@@ -166,9 +166,9 @@ def test_create_executor_checks_its_kind():
 
 # ---------------------------------------------------------------------------- freight end to end
 def test_freight_instance_end_to_end():
-    from optimizer.config import Config
-    from optimizer.pipeline import prepare
-    from optimizer.problem import load_problem
+    from optimizer.solve.config import Config
+    from optimizer.solve.pipeline import prepare
+    from optimizer.freight.problem import load_problem
 
     prep = prepare(load_problem(PROBLEMS / "china-core.toml"), Config())
     encoding = prep.encoding
@@ -184,14 +184,14 @@ def test_freight_instance_end_to_end():
 
 
 # ---------------------------------------------------------------------------- model-aware pieces
-from optimizer.hybrid import solve_model_hybrid, submodel  # noqa: E402
+from optimizer.solve.decompose import solve_model_hybrid, submodel# noqa: E402
 
 
 @pytest.fixture(scope="module")
 def china_prepared():
-    from optimizer.config import Config
-    from optimizer.pipeline import prepare
-    from optimizer.problem import load_problem
+    from optimizer.solve.config import Config
+    from optimizer.solve.pipeline import prepare
+    from optimizer.freight.problem import load_problem
     from tests.conftest import PROBLEMS
 
     return prepare(load_problem(PROBLEMS / "china-core.toml"), Config())
@@ -264,7 +264,7 @@ def test_real_local_cluster_with_worker_processes_matches_local(china_prepared):
 def test_cli_ctrl_c_writes_best_plan_and_exits_130(tmp_path, monkeypatch, capsys):
     import json
 
-    import optimizer.hybrid as hybrid
+    import optimizer.solve.decompose as hybrid
     from optimizer.cli import main
 
     calls = {"n": 0}

@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 
 from backends.cpsat import CpSatSolver
 from backends.exact import ExactSolver, all_energies
-from optimizer.candidates import generate_candidates
-from optimizer.config import Config
-from optimizer.encoding import encode
-from optimizer.evaluate import decode, encode_plan, greedy_dispatch
-from optimizer.model import build_model
-from optimizer.pipeline import prepare
-from optimizer.problem import load_problem
+from optimizer.freight.candidates import generate_candidates
+from optimizer.solve.config import Config
+from optimizer.qubo.encoding import encode
+from optimizer.freight.evaluate import decode, encode_plan
+from optimizer.freight.baselines import greedy_dispatch
+from optimizer.freight.model import build_model
+from optimizer.solve.pipeline import prepare
+from optimizer.freight.problem import load_problem
 from optimizer.qubo import Qubo
 from tests.conftest import PROBLEMS
 from tests.freight_cases import small_problem

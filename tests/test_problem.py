@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer.errors import InputError
-from optimizer.problem import parse_problem
+from optimizer.freight.problem import parse_problem
 from tests.conftest import PROBLEMS
 
 DOC = tomllib.loads((PROBLEMS / "china-core.toml").read_text())

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from backends import create_solver
-from optimizer.qubo_files import native_objective, read_qubo, read_qubos
+from optimizer.qubo.formats import native_objective, read_qubo, read_qubos
 from tests.test_conformance import FAST_OPTIONS
 
 

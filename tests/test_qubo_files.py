@@ -20,22 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.errors import InputError
-from optimizer.model import BinaryModel
+from optimizer.qubo.model import BinaryModel
 from optimizer.qubo import Qubo
-from optimizer.qubo_files import (
-    FORMATS,
-    canonical_format,
-    count_instances,
-    describe_result,
-    detect_format,
-    is_qubo_file,
-    native_objective,
-    read_qubo,
-    read_qubos,
-    split_instance,
-    write_model,
-    write_qubo,
-)
+from optimizer.qubo.formats import FORMATS, canonical_format, count_instances, describe_result, detect_format, is_qubo_file, native_objective, read_qubo, read_qubos, split_instance, write_model, write_qubo
 from tests.conftest import one_hot_qubo, random_qubo
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.qubo import Qubo
-from optimizer.solver import Deadline
+from optimizer.solve.stop import Deadline
 
 from .device import isolated_global_rng
 

@@ -26,7 +26,8 @@ from typing import ClassVar
 import numpy as np
 
 from optimizer.qubo import Qubo
-from optimizer.solver import Deadline, SampleSet, check_size
+from optimizer.solve.stop import Deadline
+from optimizer.solve.solver import SampleSet, check_size
 
 from .device import DeviceSpec, GBSSampler, encode, first_use_compile_notice
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from optimizer.solver import Deadline
+from optimizer.solve.stop import Deadline
 
 __all__ = ["OPTIMIZERS", "Tracked", "minimize"]
 

@@ -44,7 +44,8 @@ from backends.qaoa.optimizers import OPTIMIZERS, minimize
 from backends.qaoa.space import MIXERS, Space, cost_scale
 from optimizer.errors import SolverError
 from optimizer.qubo import Qubo
-from optimizer.solver import Deadline, SampleSet, check_size
+from optimizer.solve.stop import Deadline
+from optimizer.solve.solver import SampleSet, check_size
 
 __all__ = ["QaoaSolver"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimizer.config import Config
+from optimizer.solve.config import Config
 from optimizer.errors import InputError, Issue, QfreightError
 
 __all__ = ["RunSpec", "Instance", "load_instances", "plan_runs", "run_one", "run_comparison", "BACKEND_PACKAGES"]
@@ -74,7 +74,7 @@ def _versions(backend: str, hybrid: bool) -> dict[str, str | None]:
 
 
 def _is_problem_file(path: str) -> bool:
-    from optimizer.qubo_files import is_qubo_file
+    from optimizer.qubo.formats import is_qubo_file
 
     return not is_qubo_file(path)
 
@@ -94,8 +94,8 @@ def _problem_meta(problem) -> dict:
 
 def load_instances(files: Sequence[str]) -> list[Instance]:
     """Read and validate every input before any run starts (a bad file is an InputError, exit 2)."""
-    from optimizer.problem import load_problem
-    from optimizer.qubo_files import read_qubo
+    from optimizer.freight.problem import load_problem
+    from optimizer.qubo.formats import read_qubo
 
     instances: list[Instance] = []
     seen: dict[str, int] = {}
@@ -138,8 +138,8 @@ _PREPARED_LOCK = threading.Lock()
 
 
 def _prepared(path: str, config: Config):
-    from optimizer.pipeline import prepare
-    from optimizer.problem import load_problem
+    from optimizer.solve.pipeline import prepare
+    from optimizer.freight.problem import load_problem
 
     key = (path, config.model)
     with _PREPARED_LOCK:
@@ -203,7 +203,7 @@ def _trace(info: dict) -> list[list[float]] | None:
 
 
 def _run_problem(spec: RunSpec) -> dict[str, object]:
-    from optimizer.pipeline import solve_problem
+    from optimizer.solve.pipeline import solve_problem
 
     prepared = _prepared(spec.instance.path, spec.config)
     config = spec.config.override(backend=spec.backend, seed=spec.seed, time_limit=spec.time_limit)
@@ -245,8 +245,8 @@ def _run_problem(spec: RunSpec) -> dict[str, object]:
 def _run_qubo(spec: RunSpec) -> dict[str, object]:
     """A bare QUBO file: energies only (no model, no KPIs); as ``qfreight solve`` does it."""
     from backends import create_solver
-    from optimizer.hybrid import solve_hybrid
-    from optimizer.qubo_files import read_qubo
+    from optimizer.solve.decompose import solve_hybrid
+    from optimizer.qubo.formats import read_qubo
 
     config = spec.config
     qubo = read_qubo(spec.instance.path)
@@ -365,8 +365,10 @@ def run_comparison(
     Returns the results document; ``document["status"]`` is ``"complete"`` or ``"interrupted"``.
     """
     from backends import REGISTRY
-    from optimizer.executor import create_executor
-    from optimizer.report import annotate, write_comparison_reports, write_results
+    from optimizer.solve.executor import create_executor
+    from optimizer.report.stats import annotate
+    from optimizer.report.render import write_comparison_reports
+    from optimizer.report.results import write_results
 
     unknown = [b for b in backends if b not in REGISTRY]
     if unknown:

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
-import scipy.sparse as sp
 
-from optimizer.model import BinaryModel
 from optimizer.qubo import Qubo
+from optimizer.qubo.model import BinaryModel
 
 __all__ = ["Encoding", "encode", "INEQUALITY_MODES"]
 

@@ -19,7 +19,7 @@ from functools import cached_property
 
 import networkx as nx
 
-from optimizer.problem import Corridor, Problem
+from optimizer.freight.problem import Corridor, Problem
 
 __all__ = ["Leg", "Movement", "Network"]
 

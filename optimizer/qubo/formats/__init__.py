@@ -53,9 +53,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.errors import InputError, Issue, MissingDependency
-from optimizer.model import BinaryModel
 from optimizer.qubo import Qubo
-from optimizer.solver import SampleSet
+from optimizer.qubo.model import BinaryModel
+from optimizer.solve.solver import SampleSet
 
 __all__ = [
     "QuboFormat",

@@ -37,7 +37,7 @@ class ModelSection:
     k_routes: int = 2
     max_departure_slots: int = 4
     inequality: str = "slack"
-    penalty: float | None = None  # None: the guaranteed rule in optimizer.encoding
+    penalty: float | None = None  # None: the guaranteed rule in optimizer.qubo.encoding
 
 
 @dataclass(frozen=True)

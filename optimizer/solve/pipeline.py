@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backends import create_solver
-from optimizer.candidates import CandidateOptions, CandidateSet, generate_candidates
-from optimizer.config import Config
-from optimizer.encoding import Encoding, encode
-from optimizer.evaluate import Kpis, Plan, check_plan, decode, greedy_dispatch, kpi_deltas, plan_table, simulate
-from optimizer.model import build_model
-from optimizer.problem import Problem
-from optimizer.solver import SampleSet
+from optimizer.freight.candidates import CandidateOptions, CandidateSet, generate_candidates
+from optimizer.solve.config import Config
+from optimizer.qubo.encoding import Encoding, encode
+from optimizer.freight.evaluate import Kpis, Plan, check_plan, decode, kpi_deltas, plan_table, simulate
+from optimizer.freight.baselines import greedy_dispatch
+from optimizer.freight.model import build_model
+from optimizer.freight.problem import Problem
+from optimizer.solve.solver import SampleSet
 
 __all__ = ["Prepared", "Outcome", "prepare", "solve_problem"]
 
@@ -107,8 +108,8 @@ class Outcome:
 def _run_hybrid(prepared: Prepared, solver, config: Config, *, seed: int, time_limit: float, on_progress=None):
     """Decompose to the device's size; refine with CP-SAT on the constrained model."""
     from backends.cpsat import CpSatSolver
-    from optimizer.executor import create_executor
-    from optimizer.hybrid import solve_model_hybrid
+    from optimizer.solve.executor import create_executor
+    from optimizer.solve.decompose import solve_model_hybrid
 
     enc = prepared.encoding
     refine = None

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.executor import Executor, LocalExecutor
+from optimizer.solve.executor import Executor, LocalExecutor
 from optimizer.qubo import Qubo
-from optimizer.solver import Deadline, SampleSet, Solver
+from optimizer.solve.stop import Deadline
+from optimizer.solve.solver import SampleSet, Solver
 
 __all__ = ["solve_hybrid", "solve_model_hybrid", "submodel", "Decomposition", "select_subproblem", "splice", "polish_slack", "SELECTIONS",
            "SLACK_PREFIX"]
@@ -451,7 +452,7 @@ def submodel(model, x: np.ndarray, groups: Sequence[int], members: dict[int, Seq
     piece can no longer overfill are dropped (they would only cost slack qubits).
     Returns the sub-model and the model indices of its variables.
     """
-    from optimizer.model import BinaryModel, _row_group_max_sum
+    from optimizer.qubo.model import BinaryModel, row_group_max_sum
 
     n = model.num_variables
     members = members or {}
@@ -474,7 +475,7 @@ def submodel(model, x: np.ndarray, groups: Sequence[int], members: dict[int, Seq
     for k, members in enumerate(sub_groups):
         group_of[list(members)] = k
     coo = A_piece.tocoo()
-    max_activity = _row_group_max_sum(coo.row, group_of[coo.col], coo.data, model.num_rows)
+    max_activity = row_group_max_sum(coo.row, group_of[coo.col], coo.data, model.num_rows)
     keep = np.flatnonzero(max_activity > residual + 1e-9)
     sub = BinaryModel(
         labels=tuple(model.labels[i] for i in variables), c=np.ascontiguousarray(c_sub), P=P_sub, offset=offset,
@@ -598,7 +599,7 @@ def solve_model_hybrid(
     device of the same size sees more shipments at once. Returns a SampleSet on the full QUBO
     (best and warm start, lifted) and the stage records.
     """
-    from optimizer.encoding import encode
+    from optimizer.qubo.encoding import encode
 
     model = encoding.model
     qubo = encoding.qubo

@@ -7,7 +7,7 @@ merges duplicate samples and sorts rows by energy (lowest first).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -16,15 +16,26 @@ import numpy as np
 from optimizer.errors import ProblemTooLarge
 from optimizer.qubo import Qubo
 
-__all__ = ["SampleSet", "Solver", "check_size", "Deadline"]
+__all__ = ["SampleSet", "Solver", "check_size", "ORIGINS"]
+
+#: Where a sample came from, so that a result can be credited to the stage that produced it:
+#: ``initial`` - the warm start the caller passed in (returned unchanged);
+#: ``device`` - the backend's own output: raw samples of a (simulated) quantum device, or the
+#: answer of a classical solver;
+#: ``postprocessed`` - classical post-processing (local search, clique shrinking) of samples.
+#: When the same assignment arrives with several origins, the first in this order is kept:
+#: an assignment equal to the warm start is never credited to the device.
+ORIGINS = ("initial", "device", "postprocessed")
 
 
 @dataclass(frozen=True, eq=False)
 class SampleSet:
     """Distinct samples with their energies (recomputed from the QUBO) and counts, lowest first.
 
-    ``timing`` is in seconds, split by stage (e.g. ``simulate``, ``optimise``, ``postprocess``,
-    ``total``). ``info`` is JSON-serialisable backend metadata.
+    ``origins`` gives each distinct sample's origin (see :data:`ORIGINS`); ``origin_counts``
+    counts the reads of each origin before duplicates were merged. ``timing`` is in seconds,
+    split by stage (e.g. ``simulate``, ``optimise``, ``postprocess``, ``total``). ``info`` is
+    JSON-serialisable backend metadata.
     """
 
     samples: np.ndarray  # (k, n) uint8
@@ -33,6 +44,8 @@ class SampleSet:
     solver: str
     timing: Mapping[str, float] = field(default_factory=dict)
     info: Mapping[str, object] = field(default_factory=dict)
+    origins: tuple[str, ...] = ()  # (k,), one of ORIGINS each
+    origin_counts: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_samples(
@@ -42,9 +55,14 @@ class SampleSet:
         *,
         solver: str,
         counts: np.ndarray | None = None,
+        origins: str | Sequence[str] = "device",
         timing: Mapping[str, float] | None = None,
         info: Mapping[str, object] | None = None,
     ) -> SampleSet:
+        """Merge duplicates, recompute energies, sort by energy (then by count, descending).
+
+        ``origins`` is one origin for every row or one per row (see :data:`ORIGINS`).
+        """
         X = np.asarray(samples)
         if X.ndim == 1:
             X = X[None, :]
@@ -56,8 +74,20 @@ class SampleSet:
             raise ValueError(f"{solver}: samples must be 0/1")
         X = X.astype(np.uint8)
         w = np.ones(X.shape[0], dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+        if isinstance(origins, str):
+            origins = (origins,) * X.shape[0]
+        if len(origins) != X.shape[0]:
+            raise ValueError(f"{solver}: {len(origins)} origins for {X.shape[0]} samples")
+        unknown = set(origins) - set(ORIGINS)
+        if unknown:
+            raise ValueError(f"{solver}: unknown sample origin {sorted(unknown)[0]!r}; known: {', '.join(ORIGINS)}")
+        rank = np.array([ORIGINS.index(o) for o in origins], dtype=np.int64)
         unique, inverse = np.unique(X, axis=0, return_inverse=True)
-        merged = np.bincount(inverse.ravel(), weights=w, minlength=unique.shape[0]).astype(np.int64)
+        inverse = inverse.ravel()
+        merged = np.bincount(inverse, weights=w, minlength=unique.shape[0]).astype(np.int64)
+        best_rank = np.full(unique.shape[0], len(ORIGINS), dtype=np.int64)
+        np.minimum.at(best_rank, inverse, rank)
+        origin_counts = {o: int(w[rank == k].sum()) for k, o in enumerate(ORIGINS) if np.any(rank == k)}
         energies = qubo.energies(unique)
         order = np.lexsort((-merged, energies))
         return cls(
@@ -67,6 +97,8 @@ class SampleSet:
             solver=solver,
             timing=dict(timing or {}),
             info=dict(info or {}),
+            origins=tuple(ORIGINS[r] for r in best_rank[order]),
+            origin_counts=origin_counts,
         )
 
     @property
@@ -89,10 +121,16 @@ class SampleSet:
         hit = np.abs(self.energies - energy) <= atol
         return float(self.counts[hit].sum() / self.counts.sum())
 
+    @property
+    def best_origin(self) -> str:
+        return self.origins[0] if self.origins else "device"
+
     def summary(self) -> dict[str, object]:
         return {
             "solver": self.solver,
             "best_energy": self.best_energy,
+            "best_origin": self.best_origin,
+            "origin_counts": dict(self.origin_counts),
             "distinct_samples": len(self),
             "reads": self.num_reads,
             "timing": dict(self.timing),
@@ -125,23 +163,3 @@ def check_size(solver: Solver, qubo: Qubo) -> None:
         raise ProblemTooLarge(solver.name, qubo.num_variables, limit)
 
 
-class Deadline:
-    """A wall-clock budget in seconds, measured with ``time.perf_counter``."""
-
-    def __init__(self, seconds: float):
-        import time
-
-        self._clock = time.perf_counter
-        self.start = self._clock()
-        self.seconds = float(seconds)
-
-    @property
-    def elapsed(self) -> float:
-        return self._clock() - self.start
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self.seconds - self.elapsed)
-
-    def expired(self) -> bool:
-        return self.elapsed >= self.seconds

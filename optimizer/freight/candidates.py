@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optimizer.network import Movement, Network
-from optimizer.problem import Problem, Shipment
+from optimizer.freight.network import Movement, Network
+from optimizer.freight.problem import Problem, Shipment
 
 __all__ = ["Candidate", "CandidateSet", "CandidateOptions", "generate_candidates", "movement_costs",
            "consolidation_saving"]

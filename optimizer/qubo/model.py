@@ -1,0 +1,97 @@
+"""The constrained binary model: one choice per group, linear capacity rows, quadratic objective.
+
+Convention (minimise)::
+
+    c^T x + x^T P x + offset
+    subject to   sum_{i in g} x_i == 1     for every one-hot group g
+                 A x <= b
+                 x in {0, 1}^n
+
+``P`` is strictly upper triangular. The model is generic: nothing here knows about rail
+(:func:`optimizer.freight.model.build_model` fills it from freight candidates), so backends
+such as CP-SAT can solve it without depending on the freight layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["BinaryModel", "row_group_max_sum"]
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryModel:
+    labels: tuple[str, ...]
+    c: np.ndarray  # (n,) linear costs
+    P: sp.csr_array  # (n, n) strictly upper-triangular quadratic costs
+    offset: float
+    groups: tuple[tuple[int, ...], ...]  # exactly-one groups (disjoint)
+    A: sp.csr_array  # (m, n) inequality rows, A x <= b
+    b: np.ndarray  # (m,)
+    row_names: tuple[str, ...]  # (m,) readable names, e.g. "corridor CTU>XIY @ slot 3 (wagons)"
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if self.c.shape != (n,) or self.P.shape != (n, n):
+            raise ValueError("c and P must match the number of variables")
+        if self.A.shape != (len(self.b), n) or len(self.row_names) != len(self.b):
+            raise ValueError("A, b and row_names must agree")
+        for arr in (self.c, self.b):
+            arr.setflags(write=False)
+
+    @property
+    def num_variables(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.b)
+
+    def _batch(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return X[None, :] if X.ndim == 1 else X
+
+    def objective(self, X: np.ndarray) -> np.ndarray:
+        """Objective of each row of X (k, n) -> (k,)."""
+        X = self._batch(X)
+        quad = np.einsum("ij,ij->i", (self.P @ X.T).T, X) if self.P.nnz else 0.0
+        return X @ self.c + quad + self.offset
+
+    def group_violation(self, X: np.ndarray) -> np.ndarray:
+        """Sum over groups of |sum x - 1|, per row of X."""
+        X = self._batch(X)
+        total = np.zeros(X.shape[0])
+        for g in self.groups:
+            total += np.abs(X[:, list(g)].sum(axis=1) - 1)
+        return total
+
+    def row_excess(self, X: np.ndarray) -> np.ndarray:
+        """(k, m) amount by which each row exceeds its bound (0 where satisfied)."""
+        X = self._batch(X)
+        return np.maximum((self.A @ X.T).T - self.b, 0.0)
+
+    def is_feasible(self, X: np.ndarray) -> np.ndarray:
+        return (self.group_violation(X) == 0) & (self.row_excess(X).sum(axis=1) <= 1e-9)
+
+    def violated_rows(self, x: np.ndarray) -> list[str]:
+        """Names of the rows one assignment violates (and of groups not chosen exactly once)."""
+        excess = self.row_excess(x)[0]
+        names = [self.row_names[i] for i in np.flatnonzero(excess > 1e-9)]
+        xs = np.asarray(x)
+        names += [f"one-hot group of {self.labels[g[0]].split('/')[0]}" for g in self.groups
+                  if xs[list(g)].sum() != 1]
+        return names
+
+
+def row_group_max_sum(rows: np.ndarray, groups: np.ndarray, values: np.ndarray, num_rows: int) -> np.ndarray:
+    """For each row, the sum over groups of the group's largest value in that row."""
+    if rows.size == 0:
+        return np.zeros(num_rows)
+    order = np.lexsort((-values, groups, rows))
+    r, g, v = rows[order], groups[order], values[order]
+    first = np.ones(r.size, dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (g[1:] != g[:-1])
+    return np.bincount(r[first], weights=v[first], minlength=num_rows)

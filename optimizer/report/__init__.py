@@ -1,0 +1,1 @@
+"""Reporting: results files (atomic writes), statistics, tables, plots and rendered reports."""
