@@ -17,12 +17,22 @@ from optimizer.errors import InputError, Issue, QfreightError
 __all__ = ["main"]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qfreight")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def _problem_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="problem file (.toml or .json)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfreight", description="Hybrid quantum-classical freight-rail scheduling")
+    parser.add_argument("--version", action="version", version=f"qfreight {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     solve = sub.add_parser("solve", help="solve a problem file and print KPIs against the greedy dispatcher")
@@ -159,7 +169,7 @@ def _cmd_export(args) -> int:
 def _solve_qubo_file(args, config) -> int:
     """``qfreight solve`` on a bare QUBO file: energies only (no freight KPIs)."""
     from backends import create_solver
-    from optimizer.solve.decompose import solve_hybrid
+    from optimizer.solve.hybrid import solve_qubo
     from optimizer.qubo.formats import describe_result, read_qubo
     from optimizer.report.results import write_json_atomic
 
@@ -167,25 +177,10 @@ def _solve_qubo_file(args, config) -> int:
     backend = config.solver.backend
     solver = create_solver(backend, config.backend_options(backend), source=config.source)
     limit = getattr(solver, "max_variables", None)
-    kw = dict(seed=config.solver.seed, time_limit=config.solver.time_limit)
     if limit is not None and qubo.num_variables > limit:
         print(f"QUBO of {qubo.num_variables} variables exceeds {backend}'s limit of {limit}: "
               f"solving by hybrid decomposition (warm start and refinement: simulated annealing)")
-        hy, rf = config.hybrid, config.refine
-        refine = None
-        refine_time = min(rf.time_limit, 0.3 * config.solver.time_limit) if rf.enabled else 0.0
-        if rf.enabled:
-            # No constrained model behind a bare QUBO: refine with annealing started from the incumbent.
-            annealer = create_solver("anneal", {"num_reads": 16})
-
-            def refine(x):
-                return annealer.solve(qubo, seed=config.solver.seed, time_limit=refine_time, initial=x).best
-
-        result, _ = solve_hybrid(qubo, solver=solver, subproblem_size=hy.subproblem_size or None, rounds=hy.rounds,
-                                 patience=hy.patience, selection=hy.selection, refine=refine,
-                                 seed=config.solver.seed, time_limit=max(0.1, config.solver.time_limit - refine_time))
-    else:
-        result = solver.solve(qubo, **kw)
+    result, _ = solve_qubo(qubo, solver, config, seed=config.solver.seed, time_limit=config.solver.time_limit)
     report = describe_result(qubo, result)
     name = report.get("name") or Path(args.file.split("#")[0]).stem
     out_dir = Path(args.out or Path("results") / f"{name}-{backend}")
@@ -227,12 +222,12 @@ def _cmd_solve(args) -> int:
 
     console = Console(stderr=True, highlight=False)
 
-    def progress(event: dict) -> None:
-        if args.quiet or event.get("stage") not in ("round", "refine"):
+    def progress(stage) -> None:
+        if args.quiet or stage.stage not in ("round", "refine"):
             return
-        if event["stage"] == "refine" or event.get("accepted") or event.get("round", 0) % 10 == 0:
-            label = "refine (CP-SAT)" if event["stage"] == "refine" else f"round {event.get('round', '?')}"
-            console.print(f"  {label}: best {event['energy']:,.2f} CNY  [{time.perf_counter() - started:.1f} s]")
+        if stage.stage == "refine" or stage.accepted or (stage.round or 0) % 10 == 0:
+            label = "refine (CP-SAT)" if stage.stage == "refine" else f"round {stage.round}"
+            console.print(f"  {label}: best {stage.objective:,.2f} CNY  [{time.perf_counter() - started:.1f} s]")
 
     outcome = solve_problem(problem, config, on_progress=progress)
     out_dir = Path(args.out or Path("results") / f"{problem.name}-{config.solver.backend}")

@@ -148,8 +148,21 @@ def test_generate_then_validate_and_solve(tmp_path, capsys):
 def test_backends_lists_every_backend(capsys):
     code, out, _ = run(["backends"], capsys)
     assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
     for name in ("exact", "anneal", "cpsat", "qaoa", "photonic"):
-        assert name in out
+        # Every declared dependency is installed, so every backend must load and build.
+        assert rows[name].split()[1] == "yes", rows[name]
+        assert "error" not in rows[name], rows[name]
+
+
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    import importlib.metadata
+
+    assert out.strip() == f"qfreight {importlib.metadata.version('qfreight')}"
 
 
 def test_console_script_entry_point_runs():

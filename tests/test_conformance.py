@@ -6,12 +6,13 @@ declared as data on the backend class (``heuristic``), never by skipping silentl
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 
 import numpy as np
 import pytest
 
-from backends import REGISTRY, create_solver
+from backends import ENTRY_POINT_GROUP, REGISTRY, create_solver
 from backends.exact import ExactSolver
 from optimizer.errors import ProblemTooLarge
 from tests.conftest import one_hot_qubo, random_qubo
@@ -25,7 +26,10 @@ FAST_OPTIONS: dict[str, dict[str, object]] = {
     "photonic": {"samples": 100, "modes": 12, "train_steps": 10, "train_samples": 50},
 }
 
-BACKENDS = sorted(REGISTRY)
+#: Every built-in backend, plus one third-party backend that joins only through the entry-point
+#: group (its installed metadata is faked for the test; the registry code path is the real one).
+THIRD_PARTY = "toy"
+BACKENDS = sorted(REGISTRY) + [THIRD_PARTY]
 CASES = {
     "random8": random_qubo(8, seed=11),
     "integer10": random_qubo(10, seed=12, integer=True),
@@ -37,9 +41,57 @@ def make(name: str, **overrides):
     return create_solver(name, {**FAST_OPTIONS.get(name, {}), **overrides})
 
 
+def install_toy_entry_point(monkeypatch) -> None:
+    """Make ``importlib.metadata`` report an installed distribution declaring the toy backend."""
+    real = importlib.metadata.entry_points
+    toy = importlib.metadata.EntryPoint(name=THIRD_PARTY, value="tests.toy_backend:SteepestDescentSolver",
+                                        group=ENTRY_POINT_GROUP)
+
+    def entry_points(**selection):
+        found = list(real(**selection))
+        return found + [toy] if selection.get("group") == ENTRY_POINT_GROUP else found
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    REGISTRY.refresh()
+
+
 @pytest.fixture(params=BACKENDS)
-def backend(request):
-    return request.param
+def backend(request, monkeypatch):
+    if request.param == THIRD_PARTY:
+        install_toy_entry_point(monkeypatch)
+        yield THIRD_PARTY
+        monkeypatch.undo()
+        REGISTRY.refresh()
+        assert THIRD_PARTY not in REGISTRY
+    else:
+        yield request.param
+
+
+def test_third_party_backend_joins_only_through_entry_points(monkeypatch):
+    assert THIRD_PARTY not in REGISTRY
+    install_toy_entry_point(monkeypatch)
+    try:
+        spec = REGISTRY[THIRD_PARTY]
+        assert spec.target == "tests.toy_backend:SteepestDescentSolver"
+        assert create_solver(THIRD_PARTY, {"starts": 4}).starts == 4
+    finally:
+        monkeypatch.undo()
+        REGISTRY.refresh()
+
+
+def test_entry_point_cannot_take_over_a_builtin_name(monkeypatch):
+    real = importlib.metadata.entry_points
+    evil = importlib.metadata.EntryPoint(name="cpsat", value="tests.toy_backend:SteepestDescentSolver",
+                                         group=ENTRY_POINT_GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **sel: list(real(**sel)) + ([evil] if sel.get("group") == ENTRY_POINT_GROUP else []))
+    REGISTRY.refresh()
+    try:
+        assert REGISTRY["cpsat"].target == "backends.cpsat:CpSatSolver"
+        assert any("'cpsat'" in p for p in REGISTRY.problems)
+    finally:
+        monkeypatch.undo()
+        REGISTRY.refresh()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

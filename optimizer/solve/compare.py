@@ -245,22 +245,14 @@ def _run_problem(spec: RunSpec) -> dict[str, object]:
 def _run_qubo(spec: RunSpec) -> dict[str, object]:
     """A bare QUBO file: energies only (no model, no KPIs); as ``qfreight solve`` does it."""
     from backends import create_solver
-    from optimizer.solve.decompose import solve_hybrid
+    from optimizer.solve.hybrid import solve_qubo
     from optimizer.qubo.formats import read_qubo
 
     config = spec.config
     qubo = read_qubo(spec.instance.path)
     solver = create_solver(spec.backend, config.backend_options(spec.backend), source=config.source)
-    limit = getattr(solver, "max_variables", None)
-    kw = dict(seed=spec.seed, time_limit=spec.time_limit)
-    hybrid = limit is not None and qubo.num_variables > limit
     t = time.perf_counter()
-    if hybrid:
-        hy = config.hybrid
-        result, _ = solve_hybrid(qubo, solver=solver, subproblem_size=hy.subproblem_size or None, rounds=hy.rounds,
-                                 patience=hy.patience, selection=hy.selection, **kw)
-    else:
-        result = solver.solve(qubo, **kw)
+    result, hybrid = solve_qubo(qubo, solver, config, seed=spec.seed, time_limit=spec.time_limit)
     solve_s = time.perf_counter() - t
     info = dict(result.info)
     is_reference = spec.backend == REFERENCE_BACKEND

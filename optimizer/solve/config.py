@@ -48,7 +48,10 @@ class HybridSection:
     pieces_per_round: int = 1
     selection: str = "energy-impact"  # energy-impact | resource | random
     plans_per_shipment: int = 4  # plans of each shipment in a piece (current + cheapest others); 0: all
-    ablation: bool = False  # also solve every piece with the annealing backend, for comparison
+    # Solve every device piece also with the trivial stand-ins (incumbent, local search, random
+    # samples, annealing) and credit the device only with what it found beyond them.
+    attribution: bool = True
+    piece_inequality: str = "auto"  # capacity rows in pieces: "slack", "unbalanced", or the backend's choice
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     hybrid = _section(HybridSection, data.get("hybrid", {}), "hybrid", source, issues)
     refine = _section(RefineSection, data.get("refine", {}), "refine", source, issues)
     executor = _section(ExecutorSection, data.get("executor", {}), "executor", source, issues)
+    if hybrid.piece_inequality not in ("auto", "slack", "unbalanced"):
+        issues.append(Issue("hybrid.piece_inequality", "expected 'auto', 'slack' or 'unbalanced'",
+                            hybrid.piece_inequality))
     if hybrid.selection not in ("energy-impact", "resource", "random"):
         issues.append(Issue("hybrid.selection", "expected 'energy-impact', 'resource' or 'random'", hybrid.selection))
     if hybrid.subproblem_size < 0 or hybrid.plans_per_shipment < 0 or hybrid.rounds < 1 or hybrid.patience < 1 or hybrid.pieces_per_round < 1:

@@ -1,738 +1,688 @@
-"""Hybrid decomposition: solve a QUBO larger than a device by solving device-sized pieces.
+"""One decomposition loop for every problem larger than a device (or than one exact solve).
 
-The loop reads as dwave-hybrid's Kerberos sentence, decomposer | subproblem sampler | composer::
+The loop reads as dwave-hybrid's sentence, decomposer | subproblem solver | composer::
 
-    warm start (given, or simulated annealing)
-    repeat until time, rounds or patience run out:
-        choose whole units (one-hot groups; a variable in no group is its own unit) by
-        energy impact, grown along couplings, plus the slack bits coupled to them
-        clamp everything else to the incumbent (Qubo.clamp is exact), solve the piece
-        splice the piece's best samples back, re-optimise slack bits greedily,
-        accept when the FULL energy (recomputed) decreases
-    optional refine(x) -> x hook (CP-SAT on the model, say); kept only if it lowers energy
+    start from a feasible incumbent (a baseline dispatcher's plan, the caller's warm start, or annealing)
+    until the stop criterion says so:
+        free a few neighbourhoods (whole one-hot groups, plus the auxiliary variables that share a
+        row with them), everything else held at the incumbent;
+        have each solved by the neighbourhood solver: a QUBO backend on the piece's own QUBO, or
+        CP-SAT on the exact sub-model (large-neighbourhood search);
+        measure a device's answer against the trivial stand-ins (the incumbent, local search from
+        it, random samples of the same count and sizes with the same post-processing, simulated
+        annealing at the same budget) and credit it only with what it found beyond them;
+        accept the best answer when the full objective drops and the full assignment stays feasible
+    optional refine(x) stage (CP-SAT on the whole model, or annealing for a bare QUBO)
 
-The incumbent only ever moves to a lower recomputed energy, and the returned SampleSet
-holds the warm start too, so the result is never worse than the warm start. Ctrl-C stops
-the loop and returns the best found so far with ``info["interrupted"] = True``.
+What is decomposed is a *source*: :class:`ModelSource` (a constrained :class:`BinaryModel`; every
+piece is the exact sub-model, encoded as its own QUBO with its own penalty rule) or
+:class:`QuboSource` (a bare QUBO; every piece is the exact clamped sub-QUBO). Stop criteria are the
+composable objects of :mod:`optimizer.solve.stop`. The incumbent only ever moves to a lower,
+recomputed objective, so the result is never worse than the start. Ctrl-C ends the loop and keeps
+the best found so far (``interrupted`` in the result).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
+from optimizer.qubo.encoding import encode
+from optimizer.qubo.model import BinaryModel
+from optimizer.qubo.qubo import Qubo
+from optimizer.qubo.restrict import submodel
+from optimizer.qubo.search import local_search
 from optimizer.solve.executor import Executor, LocalExecutor
-from optimizer.qubo import Qubo
-from optimizer.solve.stop import Deadline
+from optimizer.solve.result import PieceRecord, StageRecord
 from optimizer.solve.solver import SampleSet, Solver
+from optimizer.solve.stop import Deadline, StoppingCriterion
 
-__all__ = ["solve_hybrid", "solve_model_hybrid", "submodel", "Decomposition", "select_subproblem", "splice", "polish_slack", "SELECTIONS",
-           "SLACK_PREFIX"]
+__all__ = ["Piece", "ModelSource", "QuboSource", "QuboPieceSolver", "ModelPieceSolver", "Decomposed", "decompose",
+           "SELECTIONS", "submodel", "fits"]
 
 SELECTIONS = ("energy-impact", "resource", "random")
-SLACK_PREFIX = "slack/"
-#: Samples of each solved piece that are spliced back and tried (lowest energy first).
-_TRIED_PER_PIECE = 32
+#: Samples of each solved piece that are tried on the incumbent (lowest objective first).
+_TRIED_PER_PIECE = 64
 
 
-# ---------------------------------------------------------------------------- structure
+def fits(solver: Solver, qubo: Qubo) -> bool:
+    """Whether ``solver`` takes ``qubo`` whole: its own ``fits`` when it has one (a subspace
+    simulator counts amplitudes, not qubits), else ``num_variables <= max_variables``."""
+    own = getattr(solver, "fits", None)
+    if callable(own):
+        return bool(own(qubo))
+    limit = getattr(solver, "max_variables", None)
+    return limit is None or qubo.num_variables <= limit
+
+
+# ---------------------------------------------------------------------------- pieces
 @dataclass(frozen=True, eq=False)
-class Decomposition:
-    """The QUBO's units (whole one-hot groups or single variables) and how they couple.
+class Piece:
+    """A neighbourhood: which full-assignment variables it sets, and what a solver sees.
 
-    Slack bits (labels starting ``slack/``) that are in no group belong to no unit: they are
-    added to a piece when they couple to its units and there is room.
+    ``qubo`` is the piece's own QUBO and ``start`` the incumbent as an assignment of it;
+    ``model`` is the exact sub-model for model sources (None for a bare QUBO). ``evaluate``
+    maps samples of ``qubo`` to (full objective, feasible, values of ``variables``).
     """
 
-    units: tuple[np.ndarray, ...]
-    unit_of: np.ndarray  # (n,) unit index of each variable, -1 for a slack bit
-    slack: np.ndarray  # indices of slack bits
-    slack_row: np.ndarray  # (n,) row id of each slack bit (-1 elsewhere), for parallel polishing
-    J: sp.csr_array  # symmetric couplings, zero diagonal
-    unit_coupling: sp.csr_array  # (u, u) sum of |J| between units, zero diagonal
+    units: tuple[int, ...]
+    names: tuple[str, ...]
+    variables: np.ndarray
+    qubo: Qubo
+    start: np.ndarray
+    current: float
+    model: BinaryModel | None = None
+    _evaluate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(default=None,
+                                                                                                 repr=False)
 
-    @classmethod
-    def of(cls, qubo: Qubo) -> Decomposition:
+    def evaluate(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._evaluate(np.atleast_2d(samples))
+
+
+class Source(Protocol):
+    """What the loop decomposes: units (groups or single variables), their coupling, and pieces."""
+
+    kind: str
+    num_units: int
+
+    def value(self, x: np.ndarray) -> float: ...
+
+    def feasible(self, x: np.ndarray) -> bool: ...
+
+    def unit_sizes(self) -> np.ndarray: ...
+
+    def gains(self, x: np.ndarray) -> np.ndarray: ...
+
+    def links(self) -> sp.csr_array: ...
+
+    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str) -> Piece: ...
+
+
+def _group_of(n: int, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    group_of = -np.ones(n, dtype=np.int64)
+    for g, members in enumerate(groups):
+        group_of[list(members)] = g
+    return group_of
+
+
+class ModelSource:
+    """A constrained model: a unit is a one-hot group (a shipment and its plans).
+
+    A piece frees its groups' plans (``plans_per_group`` > 0 keeps only the incumbent's plan and
+    the cheapest others, so a device of a given size sees more groups) and every variable in no
+    group that shares a row with them (train counts, light engines, ...). The piece is the exact
+    sub-model (:func:`optimizer.qubo.restrict.submodel`), encoded with its own penalty rule, the
+    incumbent restricted serving as the rule's feasible reference.
+    """
+
+    kind = "model"
+
+    def __init__(self, model: BinaryModel, *, names: Sequence[str] | None = None, plans_per_group: int = 0):
+        if not model.groups:
+            raise ValueError("a model source needs one-hot groups to decompose along")
+        self.model = model
+        self.names = tuple(names) if names is not None else tuple(f"group {g}" for g in range(len(model.groups)))
+        if len(self.names) != len(model.groups):
+            raise ValueError(f"{len(self.names)} names for {len(model.groups)} groups")
+        self.plans_per_group = plans_per_group
+        self.num_units = len(model.groups)
+        n = model.num_variables
+        self._group_of = _group_of(n, model.groups)
+        self._groups = [np.asarray(g, dtype=np.int64) for g in model.groups]
+        self._Psym = (model.P + model.P.T).tocsr()
+        A = model.A.tocsc()
+        self._A_csc = A
+        self._A_csr = model.A.tocsr()
+        self._links: sp.csr_array | None = None
+
+    def value(self, x: np.ndarray) -> float:
+        return float(self.model.objective(x)[0])
+
+    def feasible(self, x: np.ndarray) -> bool:
+        return bool(self.model.is_feasible(x)[0])
+
+    def unit_sizes(self) -> np.ndarray:
+        sizes = np.array([g.size for g in self._groups])
+        return sizes if self.plans_per_group <= 0 else np.minimum(sizes, self.plans_per_group)
+
+    def _field(self, x: np.ndarray) -> np.ndarray:
+        return self.model.c + (self._Psym @ np.asarray(x, dtype=np.float64) if self.model.P.nnz else 0.0)
+
+    def gains(self, x: np.ndarray) -> np.ndarray:
+        """Per group: objective of its current plan minus its cheapest plan, the rest held fixed
+        (capacity ignored): what a better choice for that group could be worth."""
+        field_ = self._field(x)
+        return np.array([field_[g][x[g] == 1].sum() - field_[g].min() for g in self._groups])
+
+    def links(self) -> sp.csr_array:
+        """(g, g) number of rows (capacities) or quadratic terms two groups share."""
+        if self._links is None:
+            n = self.model.num_variables
+            grouped = np.flatnonzero(self._group_of >= 0)
+            G = self.num_units
+            member = sp.csr_array((np.ones(grouped.size), (self._group_of[grouped], grouped)), shape=(G, n))
+            usage = ((member @ abs(self.model.A).T) > 0).astype(np.float64)
+            links = usage @ usage.T
+            if self.model.P.nnz:
+                links = links + member @ (abs(self.model.P) + abs(self.model.P).T) @ member.T
+            links = sp.csr_array(links)
+            links.setdiag(0)
+            links.eliminate_zeros()
+            self._links = links
+        return self._links
+
+    def _shortlist(self, x: np.ndarray, g: int) -> np.ndarray:
+        members = self._groups[g]
+        if self.plans_per_group <= 0 or members.size <= self.plans_per_group:
+            return members
+        field_ = self._field(x)[members]
+        current = members[x[members] == 1]
+        others = members[x[members] == 0]
+        others = others[np.argsort(field_[x[members] == 0], kind="stable")][: self.plans_per_group - current.size]
+        return np.sort(np.concatenate([current, others]))
+
+    def _auxiliary(self, plan_vars: np.ndarray) -> np.ndarray:
+        """Ungrouped variables sharing a row with the freed plans (one hop)."""
+        rows = np.unique(self._A_csc[:, plan_vars].tocoo().row)
+        if rows.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        cols = np.unique(self._A_csr[rows].tocoo().col)
+        return cols[self._group_of[cols] < 0]
+
+    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack") -> Piece:
+        x = np.asarray(x, dtype=np.uint8)
+        plan_vars = np.concatenate([self._shortlist(x, g) for g in units])
+        variables = np.concatenate([plan_vars, self._auxiliary(plan_vars)])
+        sub = submodel(self.model, x, variables)
+        start = x[variables]
+        enc = encode(sub, reference=start, inequality=inequality)
+
+        def evaluate(samples: np.ndarray, enc=enc, sub=sub):
+            Y = enc.project(samples).astype(np.uint8)
+            return sub.objective(Y), sub.is_feasible(Y), Y
+
+        return Piece(units=tuple(int(u) for u in units), names=tuple(self.names[u] for u in units),
+                     variables=variables, qubo=enc.qubo, start=enc.lift(start)[0], current=self.value(x),
+                     model=sub, _evaluate=evaluate)
+
+
+class QuboSource:
+    """A bare QUBO: a unit is a one-hot group, or a single variable in no group."""
+
+    kind = "qubo"
+
+    def __init__(self, qubo: Qubo):
+        self.qubo = qubo
         n = qubo.num_variables
-        unit_of = -np.ones(n, dtype=np.int64)
-        units: list[np.ndarray] = []
-        for group in qubo.groups:
-            unit_of[list(group)] = len(units)
-            units.append(np.asarray(group, dtype=np.int64))
-        is_slack = np.array([label.startswith(SLACK_PREFIX) for label in qubo.labels], dtype=bool)
-        slack_row = -np.ones(n, dtype=np.int64)
-        rows: dict[str, int] = {}
-        for i in np.flatnonzero(is_slack & (unit_of < 0)):
-            slack_row[i] = rows.setdefault(qubo.labels[i].rsplit("/", 1)[0], len(rows))
-        for i in np.flatnonzero((unit_of < 0) & ~is_slack):
+        unit_of = _group_of(n, qubo.groups)
+        units = [np.asarray(g, dtype=np.int64) for g in qubo.groups]
+        for i in np.flatnonzero(unit_of < 0):
             unit_of[i] = len(units)
             units.append(np.array([i], dtype=np.int64))
-        J = qubo.symmetric()
-        in_unit = np.flatnonzero(unit_of >= 0)
-        P = sp.csr_array((np.ones(in_unit.size), (in_unit, unit_of[in_unit])), shape=(n, max(len(units), 1)))
-        W = (P.T @ abs(J) @ P).tolil()
-        W.setdiag(0)
-        return cls(tuple(units), unit_of, np.flatnonzero(slack_row >= 0), slack_row, J,
-                   sp.csr_array(W.tocsr()))
+        self.units = units
+        self.unit_of = unit_of
+        self.num_units = len(units)
+        self._J = qubo.symmetric()
+        self._links: sp.csr_array | None = None
 
-    @property
-    def num_units(self) -> int:
-        return len(self.units)
+    def value(self, x: np.ndarray) -> float:
+        return self.qubo.energy(x)
+
+    def feasible(self, x: np.ndarray) -> bool:
+        return True
+
+    def unit_sizes(self) -> np.ndarray:
+        return np.array([u.size for u in self.units])
+
+    def gains(self, x: np.ndarray) -> np.ndarray:
+        """How much each unit's best single move lowers E (a group's 1 switched, a bit flipped)."""
+        lf = self.qubo.local_fields(x)
+        gains = np.empty(self.num_units)
+        for u, members in enumerate(self.units):
+            best = lf[members].min()
+            on = members[x[members] == 1]
+            if members.size > 1 and on.size == 1:
+                a = int(on[0])
+                others = members[members != a]
+                j_row = self._J[[a], :].toarray().ravel()
+                best = (lf[a] + lf[others] - j_row[others]).min()
+            gains[u] = -best
+        return gains
+
+    def links(self) -> sp.csr_array:
+        if self._links is None:
+            n = self.qubo.num_variables
+            P = sp.csr_array((np.ones(n), (np.arange(n), self.unit_of)), shape=(n, self.num_units))
+            W = sp.csr_array(P.T @ abs(self._J) @ P)
+            W.setdiag(0)
+            W.eliminate_zeros()
+            self._links = W
+        return self._links
+
+    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack") -> Piece:
+        del inequality  # a bare QUBO has no constraints to encode
+        x = np.asarray(x, dtype=np.uint8)
+        variables = np.sort(np.concatenate([self.units[u] for u in units]))
+        fixed = np.setdiff1d(np.arange(self.qubo.num_variables), variables)
+        sub, free = self.qubo.clamp(dict(zip(fixed.tolist(), x[fixed].tolist())))
+        assert np.array_equal(free, variables)
+
+        def evaluate(samples: np.ndarray, sub=sub):
+            Y = np.asarray(samples, dtype=np.uint8)
+            return sub.energies(Y), np.ones(Y.shape[0], dtype=bool), Y
+
+        names = tuple(self.qubo.labels[i] for i in variables)
+        return Piece(units=tuple(int(u) for u in units), names=names, variables=variables, qubo=sub,
+                     start=x[variables].copy(), current=self.value(x), _evaluate=evaluate)
 
 
-def unit_gains(qubo: Qubo, dec: Decomposition, x: np.ndarray) -> np.ndarray:
-    """Energy impact of each unit: how much its best single move lowers E (negative: raises).
-
-    A one-hot group holding exactly one 1 moves by switching that 1 to another member
-    (E change ``lf_a + lf_b - J_ab``); any other unit by flipping one variable.
-    """
-    lf = qubo.local_fields(x)
-    gains = np.empty(dec.num_units)
-    for u, members in enumerate(dec.units):
-        best = lf[members].min()
-        on = members[x[members] == 1]
-        if members.size > 1 and on.size == 1:
-            a = int(on[0])
-            others = members[members != a]
-            j_row = dec.J[[a], :].toarray().ravel()
-            best = (lf[a] + lf[others] - j_row[others]).min()
-        gains[u] = -best
-    return gains
-
-
-# ---------------------------------------------------------------------------- decomposer
-def select_subproblem(qubo: Qubo, dec: Decomposition, x: np.ndarray, *, limit: int, rng: np.random.Generator,
-                      selection: str = "energy-impact", avoid: Sequence[int] = ()) -> np.ndarray:
-    """Variables of one piece: whole units, then coupled slack bits, at most ``limit`` in all.
-
-    ``energy-impact``: start from a unit drawn among those whose best move gains most, grow
-    along couplings (units sharing nonzero Q entries with the piece, i.e. competing for the
-    same resources), best gain first. ``resource``: start from a random unit, grow by
-    coupling strength. ``random``: random units. ``avoid`` lists units not to start from
-    (recent starts that did not improve). Returns sorted variable indices.
-    """
-    return _select(qubo, dec, x, limit=limit, rng=rng, selection=selection, avoid=avoid)[0]
-
-
-def _select(qubo: Qubo, dec: Decomposition, x: np.ndarray, *, limit: int, rng: np.random.Generator,
-            selection: str, avoid: Sequence[int]) -> tuple[np.ndarray, int]:
+# ---------------------------------------------------------------------------- choosing pieces
+def choose_units(source, x: np.ndarray, *, budget: int, rng: np.random.Generator, selection: str,
+                 avoid: set[int], sizes: np.ndarray, explore: float = 0.0) -> list[int]:
+    """Seed unit by energy impact (sampled, so rounds differ), then the units that share the most
+    with the piece so far, while the piece's estimated size fits ``budget``. With probability
+    ``explore`` each further unit is drawn uniformly instead (the loop raises it while rounds
+    stay stale: the moves that remain need units the coupling does not bring together)."""
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
-    sizes = np.array([u.size for u in dec.units])
-    fits = sizes <= limit
-    if not fits.any():
-        raise ValueError(f"no unit fits a piece of {limit} variables (smallest unit has {sizes.min()})")
-    noise = rng.random(dec.num_units) * 1e-9  # tie-break, from the seed
-    if selection == "energy-impact":
-        score = unit_gains(qubo, dec, x)
-        scale = np.ptp(score[fits]) if fits.sum() > 1 else 1.0
-        score = score + noise * max(scale, 1.0)
-    else:
-        score = rng.random(dec.num_units)
-
-    # Seed unit.
-    starts = np.flatnonzero(fits)
-    allowed = np.setdiff1d(starts, np.asarray(avoid, dtype=np.int64))
-    if allowed.size:
-        starts = allowed
-    if selection == "energy-impact":
-        top = starts[np.argsort(-score[starts], kind="stable")][: max(3, starts.size // 5)]
-        seed_unit = int(rng.choice(top))
-    else:
-        seed_unit = int(rng.choice(starts))
-
-    chosen = [seed_unit]
-    used = sizes[seed_unit]
-    taken = np.zeros(dec.num_units, dtype=bool)
-    taken[seed_unit] = True
-    W = dec.unit_coupling
-    pull = W[[seed_unit], :].toarray().ravel()
-    while True:
-        open_ = ~taken & (sizes <= limit - used)
-        if not open_.any():
-            break
-        coupled = open_ & (pull > 0)
-        pool = coupled if coupled.any() and selection != "random" else open_
-        if selection == "resource":
-            key = pull + noise
-        else:
-            key = score
-        u = int(np.flatnonzero(pool)[np.argmax(key[pool])])
-        chosen.append(u)
-        taken[u] = True
-        used += sizes[u]
-        pull += W[[u], :].toarray().ravel()
-
-    variables = np.concatenate([dec.units[u] for u in chosen])
-    room = limit - variables.size
-    if room > 0 and dec.slack.size:
-        strength = np.asarray(abs(dec.J[variables][:, dec.slack]).sum(axis=0)).ravel()
-        order = np.argsort(-strength, kind="stable")
-        linked = dec.slack[order[strength[order] > 0]][:room]
-        variables = np.concatenate([variables, linked])
-    return np.sort(variables), seed_unit
-
-
-# ---------------------------------------------------------------------------- composer
-def splice(x: np.ndarray, free: np.ndarray, sub_sample: np.ndarray) -> np.ndarray:
-    """A copy of ``x`` with ``x[free] = sub_sample``."""
-    y = np.array(x, dtype=np.uint8, copy=True)
-    y[free] = sub_sample
-    return y
-
-
-def polish_slack(qubo: Qubo, dec: Decomposition, x: np.ndarray, *, max_passes: int = 10_000) -> np.ndarray:
-    """Flip slack bits while a flip lowers the energy (steepest first, one bit per row at once).
-
-    Bits of different slack rows do not interact in qfreight's encoding, so the best bit of
-    every row flips together; if a QUBO breaks that, the pass falls back to one flip.
-    """
-    if not dec.slack.size:
-        return x
-    x = np.array(x, dtype=np.uint8, copy=True)
-    energy = qubo.energy(x)
-    rows = dec.slack_row[dec.slack]
-    for _ in range(max_passes):
-        lf = qubo.local_fields(x)[dec.slack]
-        improving = lf < -1e-9 * max(1.0, abs(energy))
-        if not improving.any():
-            break
-        # Best improving bit of each row: sort by gain, keep the first bit seen per row.
-        cand = np.flatnonzero(improving)
-        cand = cand[np.argsort(lf[cand], kind="stable")]
-        _, first = np.unique(rows[cand], return_index=True)
-        flips = dec.slack[cand[first]]
-        y = x.copy()
-        y[flips] ^= 1
-        new = qubo.energy(y)
-        if new >= energy:
-            y = x.copy()
-            y[dec.slack[cand[0]]] ^= 1
-            new = qubo.energy(y)
-            if new >= energy:
-                break
-        x, energy = y, new
-    return x
-
-
-def _unit_moves(dec: Decomposition, x: np.ndarray, free: np.ndarray):
-    """Every single move of the units inside ``free``: a group's 1 switched, a lone bit flipped."""
-    for u in np.unique(dec.unit_of[free][dec.unit_of[free] >= 0]):
-        members = dec.units[u]
-        on = members[x[members] == 1]
-        if members.size > 1 and on.size == 1:
-            for b in members[members != on[0]]:
-                y = x.copy()
-                y[on[0]], y[b] = 0, 1
-                yield y
-        else:
-            for i in members:
-                y = x.copy()
-                y[i] ^= 1
-                yield y
-
-
-def _solve_piece(task: tuple) -> np.ndarray:
-    """Executor task: solve one clamped piece; its lowest samples (module-level: picklable)."""
-    sub, solver, seed, time_limit, initial = task
-    result = solver.solve(sub, seed=seed, time_limit=time_limit, initial=initial)
-    return np.asarray(result.samples[:_TRIED_PER_PIECE], dtype=np.uint8)
-
-
-def _refine_stage(refine, best: np.ndarray, best_value: float, score, tol: float, record, size: int):
-    """Run the ``refine(x) -> x`` hook once; keep its answer only if ``score`` says it is feasible
-    and lower. ``score(x) -> (value, feasible)``. Returns (best, best value, interrupted)."""
-    t = time.perf_counter()
-    try:
-        refined = np.asarray(refine(best.copy()), dtype=np.uint8)
-    except KeyboardInterrupt:
-        return best, best_value, True
-    value, feasible = score(refined)
-    accepted = bool(feasible and value < best_value - tol)
-    record({"stage": "refine", "energy": value, "objective": value, "seconds": time.perf_counter() - t,
-            "accepted": accepted, "subproblem_size": size})
-    return (refined, value, False) if accepted else (best, best_value, False)
-
-
-def _tolerance(qubo: Qubo, energy: float) -> float:
-    # Energies near a large penalty offset carry rounding noise of a few ulps of the offset.
-    return 1e-9 * max(1.0, abs(energy)) + 8 * np.finfo(float).eps * abs(qubo.offset)
-
-
-def _warm_start(qubo: Qubo, seed: int, time_limit: float) -> np.ndarray:
-    from backends import create_solver
-
-    annealer = create_solver("anneal", {"num_reads": 16, "num_sweeps": 1000})
-    return annealer.solve(qubo, seed=seed, time_limit=time_limit).best
-
-
-# ---------------------------------------------------------------------------- the loop
-def solve_hybrid(
-    qubo: Qubo,
-    *,
-    solver: Solver,
-    seed: int,
-    time_limit: float,
-    initial: np.ndarray | None = None,
-    subproblem_size: int | None = None,
-    rounds: int = 200,
-    patience: int = 30,
-    pieces_per_round: int = 1,
-    selection: str = "energy-impact",
-    executor: Executor | None = None,
-    refine: Callable[[np.ndarray], np.ndarray] | None = None,
-    polish: Callable[[np.ndarray], np.ndarray] | None = None,
-    unit_moves: bool = True,
-    on_progress: Callable[[dict], None] | None = None,
-) -> tuple[SampleSet, list[dict]]:
-    """Minimise ``qubo`` with ``solver`` on pieces of at most ``min(subproblem_size, solver.max_variables)``.
-
-    ``initial`` is a full QUBO assignment (else simulated annealing gives the warm start).
-    Each round builds ``pieces_per_round`` pieces from the incumbent and solves them through
-    ``executor`` (default: in this process). ``polish(x) -> x`` replaces the greedy slack
-    descent applied to every candidate (qfreight can pass ``encoding.lift(encoding.project(x))``,
-    which sets slack optimally). ``refine(x) -> x`` runs once after the rounds. Stops after
-    ``rounds`` rounds, ``patience`` rounds without improvement, ``time_limit`` seconds, or
-    Ctrl-C. With slack bits present and ``unit_moves``, every single move of a piece's units
-    (polished) is tried as well: clamped slack can hide such a move from the piece's solver.
-    Each round's record counts improvements by source (``device`` or ``unit-move``).
-    Returns the SampleSet (best, warm start) and the stage records.
-    """
-    if selection not in SELECTIONS:
-        raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
-    if rounds < 0 or patience < 1 or pieces_per_round < 1:
-        raise ValueError("rounds must be >= 0, patience and pieces_per_round >= 1")
-    sizes = [s for s in (subproblem_size, solver.max_variables) if s is not None]
-    limit = min(sizes) if sizes else 32
-    if limit < 1:
-        raise ValueError(f"subproblem_size must be positive, got {limit}")
-    deadline = Deadline(time_limit)
-    rng = np.random.default_rng(seed)
-    dec = Decomposition.of(qubo)
-    stages: list[dict] = []
-
-    def record(stage: dict) -> None:
-        stages.append(stage)
-        if on_progress is not None:
-            on_progress(dict(stage))
-
-    def improve_slack(y: np.ndarray) -> np.ndarray:
-        return np.asarray(polish(y), dtype=np.uint8) if polish is not None else polish_slack(qubo, dec, y)
-
-    # Warm start.
-    t0 = time.perf_counter()
-    if initial is None:
-        warm = _warm_start(qubo, int(rng.integers(2**31 - 1)), max(deadline.remaining / 4, 0.1))
-        source = "anneal"
-    else:
-        warm = np.asarray(initial, dtype=np.uint8).ravel()
-        if warm.shape != (qubo.num_variables,):
-            raise ValueError(f"initial has {warm.size} values, QUBO has {qubo.num_variables} variables")
-        source = "initial"
-    warm_energy = qubo.energy(warm)
-    best = improve_slack(warm)
-    best_energy = qubo.energy(best)
-    if best_energy >= warm_energy:
-        best, best_energy = warm.copy(), warm_energy
-    record({"stage": "warm_start", "source": source, "energy": warm_energy, "polished_energy": best_energy,
-            "seconds": time.perf_counter() - t0, "accepted": True, "subproblem_size": 0})
-
-    interrupted = False
-    stop = "rounds"
-    done = 0
-    accepted_rounds = 0
-    stale = 0
-    avoid: list[int] = []
-    own_executor = executor is None
-    executor = executor or LocalExecutor()
-    try:
-        for done in range(1, rounds + 1):
-            if deadline.expired():
-                stop, done = "time_limit", done - 1
-                break
-            t = time.perf_counter()
-            tasks, frees, seeds = [], [], []
-            for _ in range(pieces_per_round):
-                free, seed_unit = _select(qubo, dec, best, limit=limit, rng=rng, selection=selection,
-                                          avoid=avoid)
-                seeds.append(seed_unit)
-                fixed = np.setdiff1d(np.arange(qubo.num_variables), free)
-                sub, sub_free = qubo.clamp(dict(zip(fixed.tolist(), best[fixed].tolist())))
-                assert np.array_equal(sub_free, free)
-                piece_limit = max(min(deadline.remaining, time_limit), 0.01)
-                tasks.append((sub, solver, int(rng.integers(2**31 - 1)), piece_limit, best[free].copy()))
-                frees.append(free)
-            results = executor.map(_solve_piece, tasks)
-            # Compose: try each piece's samples on the incumbent, keep any that lowers the energy.
-            before = best_energy
-            sources = {"device": 0, "unit-move": 0}
-            # A piece's slack bits were mostly clamped, so its solver saw a unit move together
-            # with the penalty of the clamped slack; each sample is also tried with only its
-            # unit part spliced, the slack left to the polish.
-            for free, samples in zip(frees, results):
-                in_unit = dec.unit_of[free] >= 0
-                for sub_sample in samples:
-                    variants = [(free, sub_sample)]
-                    if not in_unit.all():
-                        variants.append((free[in_unit], sub_sample[in_unit]))
-                    for variables, values in variants:
-                        candidate = improve_slack(splice(best, variables, values))
-                        energy = qubo.energy(candidate)
-                        if energy < best_energy - _tolerance(qubo, best_energy):
-                            best, best_energy = candidate, energy
-                            sources["device"] += 1
-                if unit_moves and dec.slack.size:
-                    # The same penalty can hide a single unit move from the piece's lowest
-                    # samples: try each one (switch a group's 1, flip a lone variable) too.
-                    for candidate in _unit_moves(dec, best, free):
-                        candidate = improve_slack(candidate)
-                        energy = qubo.energy(candidate)
-                        if energy < best_energy - _tolerance(qubo, best_energy):
-                            best, best_energy = candidate, energy
-                            sources["unit-move"] += 1
-            accepted = best_energy < before
-            if accepted:
-                accepted_rounds += 1
-                stale = 0
-                avoid.clear()
-            else:
-                stale += 1
-                avoid.extend(seeds)
-                del avoid[: max(0, len(avoid) - dec.num_units // 2)]
-            record({"stage": "round", "round": done, "energy": best_energy, "gain": before - best_energy,
-                    "seconds": time.perf_counter() - t, "accepted": accepted,
-                    "subproblem_size": int(max(f.size for f in frees)), "pieces": len(frees),
-                    "seed_units": seeds, "improvements": sources})
-            if stale >= patience:
-                stop = "patience"
-                break
-        else:
-            stop = "rounds"
-    except KeyboardInterrupt:
-        interrupted, stop = True, "interrupted"
-    finally:
-        if own_executor:
-            executor.close()
-
-    if refine is not None and not interrupted:
-        best, best_energy, interrupted = _refine_stage(
-            refine, best, best_energy, lambda x: (qubo.energy(x), True), _tolerance(qubo, best_energy),
-            record, qubo.num_variables)
-
-    info = {
-        "stages": stages,
-        "rounds": done,
-        "accepted_rounds": accepted_rounds,
-        "stop": stop,
-        "interrupted": interrupted,
-        "subproblem_limit": limit,
-        "selection": selection,
-        "warm_energy": warm_energy,
-        "executor": getattr(executor, "kind", type(executor).__name__),
-    }
-    sampleset = SampleSet.from_samples(qubo, np.stack([best, warm]), solver=f"hybrid[{solver.name}]",
-                                       timing={"total": deadline.elapsed}, info=info)
-    return sampleset, stages
-
-
-# ---------------------------------------------------------------------------- model-aware pieces
-def submodel(model, x: np.ndarray, groups: Sequence[int], members: dict[int, Sequence[int]] | None = None):
-    """The constrained model over the plans of ``groups``, every other shipment fixed as in ``x``.
-
-    ``members`` may restrict a group to some of its plans (the others are held at 0); the
-    restricted group must contain the plan ``x`` chooses, so ``x`` stays feasible for the piece.
-
-    Exact: for any assignment y of the piece, ``model.objective(x with y) == sub.objective(y)``
-    and the full assignment is feasible iff y is feasible for the piece (given that the fixed
-    part of ``x`` is). Capacity the fixed shipments use is taken off each row's bound; rows the
-    piece can no longer overfill are dropped (they would only cost slack qubits).
-    Returns the sub-model and the model indices of its variables.
-    """
-    from optimizer.qubo.model import BinaryModel, row_group_max_sum
-
-    n = model.num_variables
-    members = members or {}
-    chosen = [np.asarray(members.get(g, model.groups[g]), dtype=np.int64) for g in groups]
-    variables = np.concatenate(chosen)
-    in_piece = np.zeros(n, dtype=bool)
-    in_piece[variables] = True
-    x = np.asarray(x, dtype=np.float64)
-    fixed_x = np.where(in_piece, 0.0, x)
-    Psym = (model.P + model.P.T).tocsr()
-    c_sub = model.c[variables] + (Psym @ fixed_x)[variables]
-    offset = float(model.objective(fixed_x)[0])
-    P_sub = sp.triu(model.P[variables][:, variables], k=1).tocsr()
-    A_piece = model.A[:, variables].tocsr()
-    residual = model.b - model.A @ fixed_x
-    position = np.full(n, -1, dtype=np.int64)
-    position[variables] = np.arange(variables.size)
-    sub_groups = tuple(tuple(int(position[i]) for i in m) for m in chosen)
-    group_of = np.empty(variables.size, dtype=np.int64)
-    for k, members in enumerate(sub_groups):
-        group_of[list(members)] = k
-    coo = A_piece.tocoo()
-    max_activity = row_group_max_sum(coo.row, group_of[coo.col], coo.data, model.num_rows)
-    keep = np.flatnonzero(max_activity > residual + 1e-9)
-    sub = BinaryModel(
-        labels=tuple(model.labels[i] for i in variables), c=np.ascontiguousarray(c_sub), P=P_sub, offset=offset,
-        groups=sub_groups, A=A_piece[keep].tocsr(), b=np.ascontiguousarray(residual[keep]),
-        row_names=tuple(model.row_names[r] for r in keep))
-    return sub, variables
-
-
-def _group_gains(model, x: np.ndarray) -> np.ndarray:
-    """Per group: objective of its current plan minus its cheapest plan, the rest held fixed
-    (capacity ignored): how much a better choice for that shipment could be worth."""
-    Psym = (model.P + model.P.T).tocsr()
-    field_ = model.c + Psym @ np.asarray(x, dtype=np.float64)
-    gains = np.empty(len(model.groups))
-    for g, members in enumerate(model.groups):
-        m = np.asarray(members)
-        gains[g] = field_[m][x[m] == 1].sum() - field_[m].min()
-    return gains
-
-
-def _group_links(model) -> sp.csr_array:
-    """(g, g) number of capacity rows or consolidation pairs two shipments share."""
-    n = model.num_variables
-    group_of = np.empty(n, dtype=np.int64)
-    for g, members in enumerate(model.groups):
-        group_of[list(members)] = g
-    G = len(model.groups)
-    member = sp.csr_array((np.ones(n), (group_of, np.arange(n))), shape=(G, n))
-    usage = ((member @ model.A.T) > 0).astype(np.float64)  # (G, rows)
-    links = usage @ usage.T + member @ (abs(model.P) + abs(model.P).T) @ member.T
-    links = sp.csr_array(links)
-    links.setdiag(0)
-    links.eliminate_zeros()
-    return links
-
-
-def _shortlists(model, x, groups, plans: int) -> dict[int, list[int]] | None:
-    """Per group: its current plan and its ``plans - 1`` cheapest others, given the incumbent."""
-    if plans <= 0:
-        return None
-    Psym = (model.P + model.P.T).tocsr()
-    field_ = model.c + Psym @ np.asarray(x, dtype=np.float64)
-    out = {}
-    for g in groups:
-        m = np.asarray(model.groups[g])
-        current = m[x[m] == 1]
-        others = m[x[m] == 0]
-        others = others[np.argsort(field_[others], kind="stable")][: max(0, plans - current.size)]
-        out[g] = sorted(current.tolist() + others.tolist())
-    return out
-
-
-def _choose_groups(model, x, links, *, budget: int, rng, selection: str, avoid: set[int],
-                   plans: int = 0) -> list[int]:
-    """Seed group by energy impact (sampled, so rounds differ), then the groups that share the
-    most resources with the piece so far, while the piece's plans fit the budget."""
-    sizes = np.array([len(g) if plans <= 0 else min(plans, len(g)) for g in model.groups])
-    G = len(model.groups)
+    U = source.num_units
+    fits_alone = np.flatnonzero(sizes <= budget)
+    if fits_alone.size == 0:
+        return []
     if selection == "random":
-        order = list(rng.permutation(G))
         chosen, used = [], 0
-        for g in order:
-            if used + sizes[g] <= budget:
-                chosen.append(int(g))
-                used += sizes[g]
-        return chosen or [int(order[0])]
-    gains = _group_gains(model, x)
-    weights = gains + 1e-9 * (1 + gains.max(initial=0))
-    weights[list(avoid)] *= 1e-3
-    seed_group = int(rng.choice(G, p=weights / weights.sum()))
-    chosen, used = [seed_group], sizes[seed_group]
-    score = links[[seed_group]].toarray().ravel().astype(np.float64)
+        for u in rng.permutation(fits_alone):
+            if used + sizes[u] <= budget:
+                chosen.append(int(u))
+                used += sizes[u]
+        return chosen
+    gains = np.maximum(source.gains(x), 0.0)
+    weights = np.zeros(U)
+    weights[fits_alone] = gains[fits_alone] + 1e-9 * (1 + gains.max(initial=0))
+    weights[list(avoid & set(fits_alone.tolist()))] *= 1e-3
+    seed_unit = int(rng.choice(U, p=weights / weights.sum()))
+    chosen, used = [seed_unit], sizes[seed_unit]
+    links = source.links()
+    score = links[[seed_unit]].toarray().ravel().astype(np.float64)
+    top = gains.max(initial=0)
     while True:
-        if selection == "energy-impact":
-            ranked = score * (1.0 + gains / (1e-9 + gains.max(initial=0)))
-        else:  # "resource": shared resources only
-            ranked = score.copy()
-        ranked += rng.random(G) * 1e-6  # ties broken by the seed, not by index order
+        ranked = score * (1.0 + gains / (1e-9 + top)) if selection == "energy-impact" else score.copy()
+        ranked += rng.random(U) * 1e-6  # ties broken by the seed, not by index order
         ranked[chosen] = -np.inf
         ranked[sizes + used > budget] = -np.inf
-        g = int(np.argmax(ranked))
-        if not np.isfinite(ranked[g]):
+        open_ = np.flatnonzero(np.isfinite(ranked))
+        if open_.size == 0:
             break
-        if ranked[g] <= 1e-5:  # nothing shares a resource: pick by gain
-            cands = np.flatnonzero(np.isfinite(ranked))
-            g = int(cands[np.argmax(gains[cands] + rng.random(cands.size) * 1e-9)])
-        chosen.append(g)
-        used += sizes[g]
-        score += links[[g]].toarray().ravel()
+        top_units = open_[np.argsort(-ranked[open_], kind="stable")[:3]]
+        if explore > 0 and rng.random() < explore:
+            u = int(rng.choice(open_))
+        elif ranked[top_units[0]] <= 1e-5:  # nothing shares anything with the piece: take the best gain
+            u = int(open_[np.argmax(gains[open_] + rng.random(open_.size) * 1e-9)])
+        else:
+            # One of the three most linked units, drawn by link strength: the same seed unit does
+            # not always grow into the same piece, so stale rounds explore other neighbourhoods.
+            w = np.maximum(ranked[top_units], 0.0)
+            u = int(rng.choice(top_units, p=w / w.sum()))
+        chosen.append(u)
+        used += sizes[u]
+        score += links[[u]].toarray().ravel()
     return chosen
 
 
-def solve_model_hybrid(
-    encoding,
+# ---------------------------------------------------------------------------- neighbourhood solvers
+def _solve_piece_task(task: tuple) -> SampleSet:
+    """Executor task (module level, so it pickles): one piece's QUBO on one backend."""
+    qubo, solver, seed, time_limit, initial = task
+    return solver.solve(qubo, seed=seed, time_limit=time_limit, initial=initial)
+
+
+class QuboPieceSolver:
+    """Pieces solved by a QUBO backend (a simulated quantum device, annealing, ...)."""
+
+    def __init__(self, solver: Solver, *, subproblem_size: int | None = None, inequality: str = "slack",
+                 pass_initial: bool = True):
+        self.solver = solver
+        self.name = solver.name
+        own = getattr(solver, "piece_budget", None)
+        sizes = [s for s in (subproblem_size, own if own is not None else getattr(solver, "max_variables", None))
+                 if s is not None]
+        self.limit = min(sizes) if sizes else 32
+        self.inequality = inequality
+        self.pass_initial = pass_initial
+        self.needs_qubo = True
+
+    def unit_costs(self, sizes: np.ndarray) -> np.ndarray:
+        """Estimated size of each unit in the solver's own measure (variables, or the backend's
+        ``unit_cost`` when it counts differently, e.g. log2 of a subspace's amplitudes)."""
+        own = getattr(self.solver, "unit_cost", None)
+        return np.asarray(own(sizes) if callable(own) else sizes, dtype=np.float64)
+
+    def fits(self, piece: Piece) -> bool:
+        if not callable(getattr(self.solver, "fits", None)) and piece.qubo.num_variables > self.limit:
+            return False  # the configured subproblem size, below the device's own size
+        return fits(self.solver, piece.qubo)
+
+    def task(self, piece: Piece, seed: int, time_limit: float) -> tuple:
+        return (piece.qubo, self.solver, seed, time_limit, piece.start if self.pass_initial else None)
+
+
+class ModelPieceSolver:
+    """Pieces solved exactly by CP-SAT on the sub-model (large-neighbourhood search)."""
+
+    def __init__(self, *, workers: int = 1, subproblem_size: int = 400):
+        from backends.cpsat import CpSatSolver
+
+        self.solver = CpSatSolver(workers=workers)
+        self.name = "cpsat"
+        self.limit = subproblem_size
+        self.inequality = "slack"
+        self.needs_qubo = False
+
+    def unit_costs(self, sizes: np.ndarray) -> np.ndarray:
+        return np.asarray(sizes, dtype=np.float64)
+
+    def fits(self, piece: Piece) -> bool:
+        return piece.model is not None and piece.model.num_variables <= self.limit
+
+
+def _best_feasible(piece: Piece, samples: np.ndarray, origins: Sequence[str] | None = None):
+    """(full objective, piece values, origin) of the lowest feasible sample, or None."""
+    if samples.shape[0] == 0:
+        return None
+    values, ok, Y = piece.evaluate(samples)
+    if not ok.any():
+        return None
+    i = int(np.flatnonzero(ok)[np.argmin(values[ok])])
+    return float(values[i]), Y[i], (origins[i] if origins is not None else None)
+
+
+def _random_like(piece: Piece, device: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random samples with the device samples' sizes, group by group: each sample has
+    as many 1s in each one-hot group (and among the ungrouped bits) as its device counterpart,
+    placed uniformly. Same count and sizes as the device's, with nothing else kept."""
+    qubo = piece.qubo
+    n = qubo.num_variables
+    blocks = [np.asarray(g, dtype=np.int64) for g in qubo.groups]
+    grouped = np.zeros(n, dtype=bool)
+    for g in blocks:
+        grouped[g] = True
+    if (~grouped).any():
+        blocks.append(np.flatnonzero(~grouped))
+    out = np.zeros_like(device, dtype=np.uint8)
+    for block in blocks:
+        ones = device[:, block].sum(axis=1)
+        keys = rng.random((device.shape[0], block.size))
+        # The `ones` smallest keys of each row mark a uniformly random subset of that size.
+        ranks = np.argsort(np.argsort(keys, axis=1), axis=1)
+        out[:, block] = (ranks < ones[:, None]).astype(np.uint8)
+    return out
+
+
+def _postprocess(solver: Solver, qubo: Qubo, starts: np.ndarray, *, seed: int, deadline: Deadline) -> np.ndarray:
+    """The backend's own post-processing when it has one, else steepest-descent local search."""
+    own = getattr(solver, "postprocess", None)
+    if callable(own):
+        return np.asarray(own(qubo, starts, seed=seed, time_limit=max(deadline.remaining, 0.01)), dtype=np.uint8)
+    return local_search(qubo, starts, should_stop=deadline.expired)
+
+
+def standins(piece: Piece, device: SampleSet, solver: Solver, *, seed: int, budget: float,
+             anneal: Solver | None) -> tuple[dict[str, tuple[float, np.ndarray] | None], float]:
+    """The stand-ins of :data:`optimizer.solve.result.STANDINS` on ``piece`` at the device's budget.
+
+    Returns name -> (full objective, piece values) of each stand-in's best feasible answer, and
+    the seconds they took.
+    """
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple[float, np.ndarray] | None] = {}
+    start = piece.start[None, :]
+    hit = _best_feasible(piece, start)
+    out["incumbent"] = None if hit is None else hit[:2]
+    budget = max(budget, 0.05)
+    polished = _postprocess(solver, piece.qubo, start, seed=seed, deadline=Deadline(budget))
+    hit = _best_feasible(piece, np.vstack([start, polished]))
+    out["local_search"] = None if hit is None else hit[:2]
+    raw = device.samples[[o != "initial" for o in device.origins]] if device.origins else device.samples
+    count = max(1, raw.shape[0])
+    like = raw if raw.shape[0] else np.repeat(start, count, axis=0)
+    random = _random_like(piece, like, rng)
+    random = np.vstack([random, _postprocess(solver, piece.qubo, random, seed=seed, deadline=Deadline(budget))])
+    hit = _best_feasible(piece, random)
+    out["random"] = None if hit is None else hit[:2]
+    if anneal is not None:
+        result = anneal.solve(piece.qubo, seed=seed, time_limit=budget, initial=None)
+        hit = _best_feasible(piece, result.samples)
+        out["anneal"] = None if hit is None else hit[:2]
+    return out, time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------------- the loop
+@dataclass(frozen=True, eq=False)
+class Decomposed:
+    """The loop's answer: the best full assignment and how each stage got there."""
+
+    x: np.ndarray
+    value: float
+    start_value: float
+    stages: tuple[StageRecord, ...]
+    rounds: int
+    accepted_rounds: int
+    credited_rounds: int
+    stop: str
+    interrupted: bool
+    subproblem_limit: int
+    seconds: float
+
+    @property
+    def device_contribution(self) -> float:
+        return float(sum(p.contribution for s in self.stages for p in s.pieces))
+
+    def info(self) -> dict[str, object]:
+        pieces = [p for s in self.stages for p in s.pieces]
+        return {
+            "rounds": self.rounds, "accepted_rounds": self.accepted_rounds, "credited_rounds": self.credited_rounds,
+            "stop": self.stop, "interrupted": self.interrupted, "subproblem_limit": self.subproblem_limit,
+            "warm_energy": self.start_value, "device_contribution": self.device_contribution,
+            "pieces": len(pieces), "pieces_device_beat_standins": sum(p.device_beat_standins for p in pieces),
+            "device_seconds": sum(p.device_seconds for p in pieces),
+            "standin_seconds": sum(p.standin_seconds for p in pieces),
+            "stages": [s.to_json() for s in self.stages],
+        }
+
+
+def decompose(
+    source,
+    piece_solver,
     *,
-    solver: Solver,
+    start: np.ndarray,
+    stop: StoppingCriterion,
+    deadline: Deadline,
     seed: int,
-    time_limit: float,
-    initial: np.ndarray,
-    subproblem_size: int | None = None,
-    rounds: int = 200,
-    patience: int = 30,
+    start_source: str = "initial",
     pieces_per_round: int = 1,
     selection: str = "energy-impact",
-    plans_per_shipment: int = 0,
     executor: Executor | None = None,
-    refine: Callable[[np.ndarray], np.ndarray] | None = None,
-    ablation: Solver | None = None,
-    on_progress: Callable[[dict], None] | None = None,
-) -> tuple[SampleSet, list[dict]]:
-    """Hybrid decomposition of a constrained model (the freight path of the pipeline).
+    attribution: bool = True,
+    refine: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    refine_time: float = 0.0,
+    on_progress: Callable[[StageRecord], None] | None = None,
+) -> Decomposed:
+    """Minimise ``source``'s objective from the feasible ``start`` by solving pieces.
 
-    Each piece is the sub-model of a few whole shipments (:func:`submodel`, exact) encoded as
-    its own QUBO with its own slack bits and penalty rule, so moves that shift capacity between
-    the piece's shipments are visible to the device. A piece's answer is accepted when the full
-    model objective drops and the full plan stays feasible. ``initial`` is a feasible model
-    assignment (the greedy dispatcher's). With ``ablation`` (e.g. the annealing backend), every
-    piece is also solved by it and the stage records say what it would have reached on the same
-    subproblem; the incumbent follows ``solver`` only. ``plans_per_shipment`` (0: all) keeps
-    only each chosen shipment's current plan and its cheapest alternatives in a piece, so a
-    device of the same size sees more shipments at once. Returns a SampleSet on the full QUBO
-    (best and warm start, lifted) and the stage records.
+    ``piece_solver`` is a :class:`QuboPieceSolver` (a backend on each piece's QUBO; with
+    ``attribution`` every piece is also solved by the stand-ins and the device is credited only
+    with what it found beyond them) or a :class:`ModelPieceSolver` (CP-SAT on the sub-model).
+    ``stop`` is asked before every round; ``deadline`` bounds every piece's budget and is kept
+    for ``refine(x, seconds) -> x``, which runs once at the end for at most ``refine_time``
+    seconds and is kept only if it lowers the objective and stays feasible.
     """
-    from optimizer.qubo.encoding import encode
-
-    model = encoding.model
-    qubo = encoding.qubo
+    if pieces_per_round < 1:
+        raise ValueError("pieces_per_round must be >= 1")
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
-    sizes = [s for s in (subproblem_size, solver.max_variables) if s is not None]
-    limit = min(sizes) if sizes else 32
-    deadline = Deadline(time_limit)
+    t_start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    links = _group_links(model)
-    stages: list[dict] = []
+    stages: list[StageRecord] = []
 
-    def record(stage: dict) -> None:
+    def record(stage: StageRecord) -> None:
         stages.append(stage)
         if on_progress is not None:
-            on_progress(dict(stage))
+            on_progress(stage)
 
-    warm = np.asarray(initial, dtype=np.uint8).ravel()
-    if not model.is_feasible(warm)[0]:
-        raise ValueError("the warm start violates the model")
-    best = warm.copy()
-    best_obj = float(model.objective(best)[0])
-    warm_obj = best_obj
-    tol = 1e-9 * max(1.0, abs(best_obj))
-    record({"stage": "warm_start", "source": "initial", "energy": best_obj, "objective": best_obj,
-            "seconds": deadline.elapsed, "accepted": True, "subproblem_size": 0})
+    best = np.asarray(start, dtype=np.uint8).ravel().copy()
+    if not source.feasible(best):
+        raise ValueError("the start assignment is infeasible")
+    best_value = source.value(best)
+    start_value = best_value
+    record(StageRecord("warm_start", best_value, time.perf_counter() - t_start, True, source=start_source))
 
-    interrupted, stop, done, accepted_rounds, stale = False, "rounds", 0, 0, 0
+    sizes = piece_solver.unit_costs(source.unit_sizes())
+    anneal = None
+    if attribution and piece_solver.needs_qubo:
+        from backends import create_solver
+
+        anneal = create_solver("anneal", {})
+    interrupted, reason, done, accepted_rounds, credited_rounds, stale = False, "", 0, 0, 0, 0
     avoid: set[int] = set()
-    totals = {"device": 0, "ablation_better": 0, "ablation_worse": 0, "ablation_same": 0}
     own_executor = executor is None
     executor = executor or LocalExecutor()
+    tol = 1e-9 * max(1.0, abs(best_value))
     try:
-        for done in range(1, rounds + 1):
-            if deadline.expired():
-                stop, done = "time_limit", done - 1
+        while True:
+            if stop(best_value):
+                reason = getattr(stop, "reason", "") or "stopped"
                 break
-            t = time.perf_counter()
-            pieces = []
+            if deadline.expired():
+                reason = "time_limit"
+                break
+            done += 1
+            t_round = time.perf_counter()
+            pieces: list[Piece] = []
             taken: set[int] = set()
             for _ in range(pieces_per_round):
-                groups = _choose_groups(model, best, links, budget=limit, rng=rng, selection=selection,
-                                        avoid=avoid | taken, plans=plans_per_shipment)
-                # Slack bits come on top of the plans: drop the last-added shipments until it fits.
-                while True:
-                    sub, variables = submodel(model, best, groups,
-                                              _shortlists(model, best, groups, plans_per_shipment))
-                    sub_enc = encode(sub, reference=best[variables])
-                    if sub_enc.qubo.num_variables <= limit or len(groups) == 1:
+                # Pieces of one round are disjoint: units already taken cannot fit again.
+                round_sizes = sizes.copy()
+                round_sizes[list(taken)] = np.iinfo(np.int64).max // 4
+                units = choose_units(source, best, budget=piece_solver.limit, rng=rng, selection=selection,
+                                     avoid=avoid | taken, sizes=round_sizes, explore=stale / (stale + 3.0))
+                # Auxiliary variables and slack come on top of the estimate: drop the last-added
+                # units until the piece fits the solver.
+                piece = None
+                while units:
+                    piece = source.piece(best, units, inequality=piece_solver.inequality)
+                    if piece_solver.fits(piece):
                         break
-                    groups = groups[:-1]
-                if sub_enc.qubo.num_variables > limit:
-                    continue  # a single shipment with its slack does not fit this device
-                taken.update(groups)
-                pieces.append((groups, sub_enc, variables))
+                    units, piece = units[:-1], None
+                if piece is not None:
+                    taken.update(piece.units)
+                    pieces.append(piece)
             if not pieces:
-                stop = "no piece fits the device"
+                reason = "no piece fits the solver"
+                done -= 1
                 break
-            piece_limit = max(min(deadline.remaining, time_limit), 0.01)
-            piece_seeds = [int(rng.integers(2**31 - 1)) for _ in pieces]
-            tasks = [(enc_.qubo, solver, s, piece_limit, enc_.lift(best[v])[0])
-                     for (_, enc_, v), s in zip(pieces, piece_seeds)]
-            results = executor.map(_solve_piece, tasks)
-            ablation_results = None
-            if ablation is not None:
-                ablation_results = executor.map(_solve_piece, [(q, ablation, s, lim, init)
-                                                               for q, _, s, lim, init in tasks])
-            before = best_obj
-            piece_records = []
-            for k, ((groups, sub_enc, variables), samples) in enumerate(zip(pieces, results)):
-                current = float(sub_enc.model.objective(best[variables])[0])
-                reached = _best_feasible(sub_enc, samples)
-                rec = {"groups": [int(g) for g in groups], "qubo_variables": sub_enc.qubo.num_variables,
-                       "current": current, "device": None if reached is None else reached[1]}
-                if reached is not None and reached[1] < current - tol:
+            budget = max(min(deadline.remaining, deadline.seconds), 0.01)
+            seeds = [int(rng.integers(2**31 - 1)) for _ in pieces]
+            t_device = time.perf_counter()
+            if piece_solver.needs_qubo:
+                results = executor.map(_solve_piece_task, [piece_solver.task(p, s, budget)
+                                                           for p, s in zip(pieces, seeds)])
+            else:
+                results = [piece_solver.solver.solve_model(p.model, seed=s, time_limit=budget,
+                                                           initial=best[p.variables]) for p, s in zip(pieces, seeds)]
+            device_seconds = (time.perf_counter() - t_device) / len(pieces)
+            before = best_value
+            records: list[PieceRecord] = []
+            credited = False
+            for piece, result, s in zip(pieces, results, seeds):
+                if piece_solver.needs_qubo:
+                    keep = [o != "initial" for o in result.origins] if result.origins else [True] * len(result)
+                    samples = result.samples[keep][:_TRIED_PER_PIECE]
+                    origins = [o for o, k in zip(result.origins or ["device"] * len(result), keep) if k]
+                    dev = _best_feasible(piece, samples, origins[:_TRIED_PER_PIECE])
+                    seconds = float(result.timing.get("total", device_seconds))
+                else:
+                    # A model solver's answer is already an assignment of the exact sub-model.
+                    values = np.asarray(result.x, dtype=np.uint8)
+                    dev = (float(piece.model.objective(values)[0]), values, "device") \
+                        if piece.model.is_feasible(values)[0] else None
+                    seconds = result.seconds
+                answers: dict[str, tuple[float, np.ndarray] | None] = {}
+                stand_seconds = 0.0
+                if anneal is not None:
+                    answers, stand_seconds = standins(piece, result, piece_solver.solver, seed=s, budget=seconds,
+                                                      anneal=anneal)
+                best_standin = min((a[0] for a in answers.values() if a is not None), default=np.inf)
+                device_value = None if dev is None else dev[0]
+                contribution = 0.0
+                if anneal is not None and device_value is not None and np.isfinite(best_standin):
+                    contribution = max(0.0, best_standin - device_value)
+                    if contribution <= 1e-9 * max(1.0, abs(best_standin)):
+                        contribution = 0.0
+                # Every answer competes for the incumbent: the stand-ins' answers are real solutions.
+                candidates = [("device", dev[0], dev[1], dev[2])] if dev is not None else []
+                candidates += [(name, a[0], a[1], None) for name, a in answers.items()
+                               if a is not None and name != "incumbent"]
+                candidates.sort(key=lambda c: (c[1], c[0] != "device"))
+                accepted_from = None
+                for name, value, values, origin in candidates:
+                    if value >= best_value - tol:
+                        break
                     candidate = best.copy()
-                    candidate[variables] = reached[0]
-                    obj = float(model.objective(candidate)[0])
-                    if model.is_feasible(candidate)[0] and obj < best_obj - tol:
-                        best, best_obj = candidate, obj
-                        totals["device"] += 1
-                if ablation_results is not None:
-                    alt = _best_feasible(sub_enc, ablation_results[k])
-                    rec["ablation"] = None if alt is None else alt[1]
-                    a = np.inf if alt is None else alt[1]
-                    d = np.inf if reached is None else reached[1]
-                    key = "ablation_same" if abs(a - d) <= tol else ("ablation_better" if a < d else "ablation_worse")
-                    totals[key] += 1
-                piece_records.append(rec)
-            accepted = best_obj < before - tol
+                    candidate[piece.variables] = values
+                    full_value = source.value(candidate)
+                    if source.feasible(candidate) and full_value < best_value - tol:
+                        best, best_value = candidate, full_value
+                        accepted_from = name
+                        if name == "device" and (origin == "device" or contribution > 0):
+                            credited = True
+                        break
+                records.append(PieceRecord(
+                    names=piece.names, variables=piece.qubo.num_variables if piece_solver.needs_qubo
+                    else piece.model.num_variables, current=piece.current, device=device_value,
+                    device_origin=None if dev is None else dev[2], device_seconds=seconds,
+                    standins={k: (None if v is None else v[0]) for k, v in answers.items()},
+                    standin_seconds=stand_seconds, contribution=contribution, accepted_from=accepted_from))
+            accepted = best_value < before - tol
+            stale = 0 if accepted else stale + 1
             if accepted:
                 accepted_rounds += 1
-                stale = 0
                 avoid.clear()
             else:
-                stale += 1
-                avoid.update(g for p in pieces for g in p[0][:1])
-                if len(avoid) > len(model.groups) // 2:
+                avoid.update(p.units[0] for p in pieces)
+                if len(avoid) > source.num_units // 2:
                     avoid.clear()
-            record({"stage": "round", "round": done, "energy": best_obj, "objective": best_obj,
-                    "gain": before - best_obj, "seconds": time.perf_counter() - t, "accepted": accepted,
-                    "subproblem_size": int(max(p[1].qubo.num_variables for p in pieces)), "pieces": piece_records})
-            if stale >= patience:
-                stop = "patience"
-                break
+            credited_rounds += int(credited)
+            record(StageRecord("round", best_value, time.perf_counter() - t_round, accepted, round=done,
+                               gain=before - best_value, solver=piece_solver.name,
+                               subproblem_size=max(r.variables for r in records), pieces=tuple(records),
+                               credited=credited))
     except KeyboardInterrupt:
-        interrupted, stop = True, "interrupted"
+        interrupted, reason = True, "interrupted"
     finally:
         if own_executor:
             executor.close()
 
-    if refine is not None and not interrupted:
-        best, best_obj, interrupted = _refine_stage(
-            refine, best, best_obj, lambda x: (float(model.objective(x)[0]), bool(model.is_feasible(x)[0])), tol,
-            record, model.num_variables)
-
-    info = {"stages": stages, "rounds": done, "accepted_rounds": accepted_rounds, "stop": stop,
-            "interrupted": interrupted, "subproblem_limit": limit, "selection": selection,
-            "warm_energy": warm_obj, "device_improvements": totals["device"],
-            "executor": getattr(executor, "kind", type(executor).__name__), "decomposition": "model"}
-    if ablation is not None:
-        info["ablation"] = {"backend": ablation.name, **{k: v for k, v in totals.items() if k != "device"}}
-    sampleset = SampleSet.from_samples(qubo, encoding.lift(np.stack([best, warm])), solver=f"hybrid[{solver.name}]",
-                                       timing={"total": deadline.elapsed}, info=info)
-    return sampleset, stages
-
-
-def _best_feasible(sub_enc, samples: np.ndarray):
-    """Lowest-objective piece assignment among the samples that is feasible for the piece."""
-    X = sub_enc.project(np.asarray(samples))
-    ok = sub_enc.model.is_feasible(X)
-    if not ok.any():
-        return None
-    objs = sub_enc.model.objective(X[ok])
-    i = int(np.argmin(objs))
-    return X[ok][i].astype(np.uint8), float(objs[i])
+    if refine is not None and not interrupted and refine_time > 0:
+        t = time.perf_counter()
+        try:
+            refined = np.asarray(refine(best.copy(), refine_time), dtype=np.uint8)
+        except KeyboardInterrupt:
+            interrupted, reason = True, "interrupted"
+            refined = None
+        if refined is not None:
+            value = source.value(refined)
+            ok = source.feasible(refined) and value < best_value - tol
+            record(StageRecord("refine", value if ok else best_value, time.perf_counter() - t, ok,
+                               gain=(best_value - value) if ok else 0.0, solver="refine"))
+            if ok:
+                best, best_value = refined, value
+    return Decomposed(x=best, value=best_value, start_value=start_value, stages=tuple(stages), rounds=done,
+                      accepted_rounds=accepted_rounds, credited_rounds=credited_rounds, stop=reason,
+                      interrupted=interrupted, subproblem_limit=piece_solver.limit,
+                      seconds=time.perf_counter() - t_start)

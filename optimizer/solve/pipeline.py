@@ -105,33 +105,31 @@ class Outcome:
         }
 
 
+def _hybrid_origin(stages) -> str:
+    """Origin of the hybrid answer: the stage that last moved the incumbent (a credited device
+    round: ``device``; a stand-in's answer or the refinement: ``postprocessed``; none: ``initial``)."""
+    origin = "initial"
+    for stage in stages:
+        if stage.accepted and stage.stage == "round":
+            origin = "device" if stage.credited else "postprocessed"
+        elif stage.accepted and stage.stage == "refine":
+            origin = "postprocessed"
+    return origin
+
+
 def _run_hybrid(prepared: Prepared, solver, config: Config, *, seed: int, time_limit: float, on_progress=None):
     """Decompose to the device's size; refine with CP-SAT on the constrained model."""
-    from backends.cpsat import CpSatSolver
-    from optimizer.solve.executor import create_executor
-    from optimizer.solve.decompose import solve_model_hybrid
+    from optimizer.solve.hybrid import run_model_hybrid
+    from optimizer.solve.stop import Deadline
 
     enc = prepared.encoding
-    refine = None
-    # Refinement is part of the time limit, not on top of it: at most 30% of it.
-    refine_time = min(config.refine.time_limit, 0.3 * time_limit) if config.refine.enabled else 0.0
-    if config.refine.enabled:
-        def refine(x: np.ndarray) -> np.ndarray:
-            sol = CpSatSolver(workers=config.refine.workers).solve_model(
-                enc.model, seed=seed, time_limit=refine_time, initial=x)
-            return sol.x
-
-    hy, ex = config.hybrid, config.executor
-    ablation = None
-    if hy.ablation:
-        ablation = create_solver("anneal", {"max_variables": solver.max_variables})
-    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
-        sampleset, _ = solve_model_hybrid(
-            enc, solver=solver, seed=seed, time_limit=max(0.1, time_limit - refine_time), initial=prepared.greedy,
-            subproblem_size=hy.subproblem_size or None, rounds=hy.rounds, patience=hy.patience,
-            pieces_per_round=hy.pieces_per_round, selection=hy.selection, plans_per_shipment=hy.plans_per_shipment,
-            executor=executor, refine=refine, ablation=ablation, on_progress=on_progress)
-    return sampleset
+    run = run_model_hybrid(enc.model, solver, config, start=prepared.greedy, start_source="greedy",
+                           names=[s.id for s in prepared.problem.shipments], seed=seed,
+                           deadline=Deadline(time_limit), on_progress=on_progress)
+    info = run.info()
+    return SampleSet.from_samples(enc.qubo, enc.lift(np.stack([run.x, prepared.greedy])),
+                                  solver=f"hybrid[{solver.name}]", origins=[_hybrid_origin(run.stages), "initial"],
+                                  timing={"total": run.seconds}, info=info)
 
 
 def _run_backend(prepared: Prepared, backend: str, options: dict, *, seed: int, time_limit: float,
@@ -148,7 +146,7 @@ def _run_backend(prepared: Prepared, backend: str, options: dict, *, seed: int, 
             enc.qubo, enc.lift(sol.x), solver=backend,
             timing={"total": sol.seconds, "classical": sol.seconds},
             info={"status": sol.status, "optimal": sol.optimal, "bound": sol.bound, "objective": sol.objective,
-                  **sol.info},
+                  "interrupted": sol.interrupted, **sol.info},
         )
         return sampleset, sol.bound, sol.optimal
     sampleset = solver.solve(enc.qubo, seed=seed, time_limit=time_limit, initial=enc.lift(prepared.greedy)[0])
