@@ -45,7 +45,7 @@ from optimizer.solve.stop import Deadline, StoppingCriterion
 __all__ = ["Piece", "ModelSource", "QuboSource", "QuboPieceSolver", "ModelPieceSolver", "Decomposed", "decompose",
            "SELECTIONS", "submodel", "fits"]
 
-SELECTIONS = ("energy-impact", "resource", "random")
+SELECTIONS = ("energy-impact", "resource", "window", "worst", "random", "adaptive")
 #: Samples of each solved piece that are tried on the incumbent (lowest objective first).
 _TRIED_PER_PIECE = 64
 
@@ -73,10 +73,11 @@ class Piece:
     units: tuple[int, ...]
     names: tuple[str, ...]
     variables: np.ndarray
-    qubo: Qubo
+    qubo: Qubo | None
     start: np.ndarray
     current: float
     model: BinaryModel | None = None
+    rows: np.ndarray | None = None  # model rows the piece's variables touch (None: couples to everything)
     _evaluate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(default=None,
                                                                                                  repr=False)
 
@@ -122,7 +123,8 @@ class ModelSource:
 
     kind = "model"
 
-    def __init__(self, model: BinaryModel, *, names: Sequence[str] | None = None, plans_per_group: int = 0):
+    def __init__(self, model: BinaryModel, *, names: Sequence[str] | None = None, plans_per_group: int = 0,
+                 times: Callable[[np.ndarray], np.ndarray] | None = None):
         if not model.groups:
             raise ValueError("a model source needs one-hot groups to decompose along")
         self.model = model
@@ -130,6 +132,7 @@ class ModelSource:
         if len(self.names) != len(model.groups):
             raise ValueError(f"{len(self.names)} names for {len(model.groups)} groups")
         self.plans_per_group = plans_per_group
+        self.times = times  # x -> (groups,) hours of each group's current choice, for "window" pieces
         self.num_units = len(model.groups)
         n = model.num_variables
         self._group_of = _group_of(n, model.groups)
@@ -157,7 +160,35 @@ class ModelSource:
         """Per group: objective of its current plan minus its cheapest plan, the rest held fixed
         (capacity ignored): what a better choice for that group could be worth."""
         field_ = self._field(x)
-        return np.array([field_[g][x[g] == 1].sum() - field_[g].min() for g in self._groups])
+        grouped = self._grouped
+        g = self._group_of[grouped]
+        current = np.bincount(g, weights=field_[grouped] * np.asarray(x, dtype=np.float64)[grouped],
+                              minlength=self.num_units)
+        cheapest = np.full(self.num_units, np.inf)
+        np.minimum.at(cheapest, g, field_[grouped])
+        return current - cheapest
+
+    @property
+    def _grouped(self) -> np.ndarray:
+        cached = self.__dict__.get("_grouped_cache")
+        if cached is None:
+            cached = self.__dict__["_grouped_cache"] = np.flatnonzero(self._group_of >= 0)
+        return cached
+
+    def row_units(self) -> sp.csr_array:
+        """(rows, groups) 1 where a group has a variable in the row: who competes for a resource."""
+        cached = self.__dict__.get("_row_units")
+        if cached is None:
+            grouped = self._grouped
+            member = sp.csr_array((np.ones(grouped.size), (grouped, self._group_of[grouped])),
+                                  shape=(self.model.num_variables, self.num_units))
+            cached = self.__dict__["_row_units"] = sp.csr_array((abs(self.model.A) @ member) > 0).astype(np.float64)
+        return cached
+
+    def slack(self, x: np.ndarray) -> np.ndarray:
+        """Each row's room left, relative to its bound (0: binding)."""
+        activity = self.model.A @ np.asarray(x, dtype=np.float64)
+        return (self.model.b - activity) / np.maximum(1.0, np.abs(self.model.b))
 
     def links(self) -> sp.csr_array:
         """(g, g) number of rows (capacities) or quadratic terms two groups share."""
@@ -194,21 +225,35 @@ class ModelSource:
         cols = np.unique(self._A_csr[rows].tocoo().col)
         return cols[self._group_of[cols] < 0]
 
-    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack") -> Piece:
+    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack", qubo: bool = True,
+              current: float | None = None) -> Piece:
+        """The exact sub-model of ``units`` (their plans and the auxiliary variables they share
+        rows with), encoded as a QUBO unless ``qubo`` is False (a model solver takes the
+        sub-model itself; then ``Piece.qubo`` is None and samples are sub-model assignments)."""
         x = np.asarray(x, dtype=np.uint8)
         plan_vars = np.concatenate([self._shortlist(x, g) for g in units])
         variables = np.concatenate([plan_vars, self._auxiliary(plan_vars)])
         sub = submodel(self.model, x, variables)
         start = x[variables]
+        rows = np.unique(self._A_csc[:, variables].tocoo().row)
+        current = self.value(x) if current is None else current
+        names = tuple(self.names[u] for u in units)
+        units = tuple(int(u) for u in units)
+        if not qubo:
+            def evaluate(samples: np.ndarray, sub=sub):
+                Y = np.asarray(samples, dtype=np.uint8)
+                return sub.objective(Y), sub.is_feasible(Y), Y
+
+            return Piece(units=units, names=names, variables=variables, qubo=None, start=start, current=current,
+                         model=sub, rows=rows, _evaluate=evaluate)
         enc = encode(sub, reference=start, inequality=inequality)
 
         def evaluate(samples: np.ndarray, enc=enc, sub=sub):
             Y = enc.project(samples).astype(np.uint8)
             return sub.objective(Y), sub.is_feasible(Y), Y
 
-        return Piece(units=tuple(int(u) for u in units), names=tuple(self.names[u] for u in units),
-                     variables=variables, qubo=enc.qubo, start=enc.lift(start)[0], current=self.value(x),
-                     model=sub, _evaluate=evaluate)
+        return Piece(units=units, names=names, variables=variables, qubo=enc.qubo, start=enc.lift(start)[0],
+                     current=current, model=sub, rows=rows, _evaluate=evaluate)
 
 
 class QuboSource:
@@ -264,8 +309,9 @@ class QuboSource:
             self._links = W
         return self._links
 
-    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack") -> Piece:
-        del inequality  # a bare QUBO has no constraints to encode
+    def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack", qubo: bool = True,
+              current: float | None = None) -> Piece:
+        del inequality, qubo  # a bare QUBO has no constraints to encode, and is its own QUBO
         x = np.asarray(x, dtype=np.uint8)
         variables = np.sort(np.concatenate([self.units[u] for u in units]))
         fixed = np.setdiff1d(np.arange(self.qubo.num_variables), variables)
@@ -278,43 +324,87 @@ class QuboSource:
 
         names = tuple(self.qubo.labels[i] for i in variables)
         return Piece(units=tuple(int(u) for u in units), names=names, variables=variables, qubo=sub,
-                     start=x[variables].copy(), current=self.value(x), _evaluate=evaluate)
+                     start=x[variables].copy(), current=self.value(x) if current is None else current,
+                     _evaluate=evaluate)
 
 
 # ---------------------------------------------------------------------------- choosing pieces
-def choose_units(source, x: np.ndarray, *, budget: int, rng: np.random.Generator, selection: str,
-                 avoid: set[int], sizes: np.ndarray, explore: float = 0.0) -> list[int]:
-    """Seed unit by energy impact (sampled, so rounds differ), then the units that share the most
-    with the piece so far, while the piece's estimated size fits ``budget``. With probability
-    ``explore`` each further unit is drawn uniformly instead (the loop raises it while rounds
-    stay stale: the moves that remain need units the coupling does not bring together)."""
-    if selection not in SELECTIONS:
+def _fill(order: np.ndarray, sizes: np.ndarray, budget: float, chosen: list[int], blocked: np.ndarray) -> list[int]:
+    """Add units from ``order`` while they fit ``budget`` (and are not blocked)."""
+    used = float(sizes[chosen].sum()) if chosen else 0.0
+    taken = set(chosen)
+    for u in order.tolist():
+        if u in taken or blocked[u] or used + sizes[u] > budget:
+            continue
+        chosen.append(int(u))
+        taken.add(u)
+        used += sizes[u]
+    return chosen
+
+
+def choose_units(source, x: np.ndarray, *, budget: float, rng: np.random.Generator, selection: str,
+                 avoid: set[int], sizes: np.ndarray, explore: float = 0.0,
+                 blocked: np.ndarray | None = None) -> list[int]:
+    """The units of one piece, whose estimated sizes fit ``budget``. Strategies:
+
+    - ``energy-impact``: a seed unit drawn by how much a better choice could gain, grown along
+      the units it shares rows or couplings with (those competing for the same resources);
+    - ``resource``: the units competing for one tight resource (a row near its bound: a
+      corridor-slot, a yard's traffic), then grown along links (model sources; else as
+      ``energy-impact`` without the gain weighting);
+    - ``window``: the units whose current choice is nearest in time to a random moment (model
+      sources given ``times``);
+    - ``worst``: the units whose current choice is furthest from their best (highest gains);
+    - ``random``: uniformly random units.
+
+    ``blocked`` marks units no piece of this round may take (already taken, or linked to a
+    piece taken this round, so that the round's pieces compose exactly). With probability
+    ``explore`` a grown unit is drawn uniformly instead of by link strength.
+    """
+    if selection not in SELECTIONS or selection == "adaptive":
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
     U = source.num_units
-    fits_alone = np.flatnonzero(sizes <= budget)
+    blocked = np.zeros(U, dtype=bool) if blocked is None else blocked
+    fits_alone = np.flatnonzero((sizes <= budget) & ~blocked)
     if fits_alone.size == 0:
         return []
     if selection == "random":
-        chosen, used = [], 0
-        for u in rng.permutation(fits_alone):
-            if used + sizes[u] <= budget:
-                chosen.append(int(u))
-                used += sizes[u]
-        return chosen
+        return _fill(rng.permutation(fits_alone), sizes, budget, [], blocked)
     gains = np.maximum(source.gains(x), 0.0)
-    weights = np.zeros(U)
-    weights[fits_alone] = gains[fits_alone] + 1e-9 * (1 + gains.max(initial=0))
-    weights[list(avoid & set(fits_alone.tolist()))] *= 1e-3
-    seed_unit = int(rng.choice(U, p=weights / weights.sum()))
-    chosen, used = [seed_unit], sizes[seed_unit]
+    noise = rng.random(U) * 1e-9 * (1.0 + gains.max(initial=0.0))
+    if selection == "worst":
+        return _fill(fits_alone[np.argsort(-(gains + noise)[fits_alone], kind="stable")], sizes, budget, [], blocked)
+    if selection == "window" and getattr(source, "times", None) is not None:
+        times = np.asarray(source.times(x), dtype=np.float64)
+        moment = times[int(rng.choice(fits_alone))]
+        order = fits_alone[np.argsort(np.abs(times[fits_alone] - moment) + noise[fits_alone], kind="stable")]
+        return _fill(order, sizes, budget, [], blocked)
+    chosen: list[int] = []
+    if selection == "resource" and hasattr(source, "row_units") and source.model.num_rows:
+        # A tight row (little room left), drawn with weight falling off with its room.
+        room = np.clip(source.slack(x), 0.0, None)
+        users = source.row_units()
+        count = np.asarray(users.sum(axis=1)).ravel()
+        weight = np.where(count >= 2, np.exp(-20.0 * room), 0.0)
+        if weight.sum() > 0:
+            row = int(rng.choice(weight.size, p=weight / weight.sum()))
+            competing = users[[row]].tocoo().col
+            competing = competing[rng.permutation(competing.size)]
+            chosen = _fill(competing[np.argsort(-gains[competing], kind="stable")], sizes, budget, [], blocked)
+    if not chosen:
+        weights = np.zeros(U)
+        weights[fits_alone] = gains[fits_alone] + 1e-9 * (1 + gains.max(initial=0))
+        weights[list(avoid & set(fits_alone.tolist()))] *= 1e-3
+        chosen = [int(rng.choice(U, p=weights / weights.sum()))]
+    used = float(sizes[chosen].sum())
     links = source.links()
-    score = links[[seed_unit]].toarray().ravel().astype(np.float64)
+    score = np.asarray(links[chosen].sum(axis=0)).ravel().astype(np.float64)
     top = gains.max(initial=0)
     while True:
         ranked = score * (1.0 + gains / (1e-9 + top)) if selection == "energy-impact" else score.copy()
         ranked += rng.random(U) * 1e-6  # ties broken by the seed, not by index order
         ranked[chosen] = -np.inf
-        ranked[sizes + used > budget] = -np.inf
+        ranked[(sizes + used > budget) | blocked] = -np.inf
         open_ = np.flatnonzero(np.isfinite(ranked))
         if open_.size == 0:
             break
@@ -332,6 +422,26 @@ def choose_units(source, x: np.ndarray, *, budget: int, rng: np.random.Generator
         used += sizes[u]
         score += links[[u]].toarray().ravel()
     return chosen
+
+
+class _Adaptive:
+    """Adaptive choice among the strategies (as adaptive LNS does): each strategy's weight is a
+    running average of how often its pieces improved the incumbent, with a floor so every
+    strategy keeps being tried."""
+
+    STRATEGIES = ("energy-impact", "resource", "window", "worst", "random")
+
+    def __init__(self, source):
+        usable = [s for s in self.STRATEGIES if s != "window" or getattr(source, "times", None) is not None]
+        self.strategies = usable
+        self.score = {s: 1.0 for s in usable}
+
+    def pick(self, rng: np.random.Generator) -> str:
+        w = np.array([self.score[s] for s in self.strategies])
+        return self.strategies[int(rng.choice(len(w), p=w / w.sum()))]
+
+    def update(self, strategy: str, improved: bool) -> None:
+        self.score[strategy] = max(0.05, 0.8 * self.score[strategy] + 0.2 * (1.0 if improved else 0.0))
 
 
 # ---------------------------------------------------------------------------- neighbourhood solvers
@@ -371,15 +481,25 @@ class QuboPieceSolver:
         return (piece.qubo, self.solver, seed, time_limit, piece.start if self.pass_initial else None)
 
 
+def _solve_model_task(task: tuple):
+    """Executor task: one piece's exact sub-model on CP-SAT, hinted with the incumbent."""
+    from backends.cpsat import CpSatSolver
+
+    model, seed, time_limit, initial, workers = task
+    return CpSatSolver(workers=workers).solve_model(model, seed=seed, time_limit=time_limit, initial=initial)
+
+
 class ModelPieceSolver:
-    """Pieces solved exactly by CP-SAT on the sub-model (large-neighbourhood search)."""
+    """Pieces solved by CP-SAT on the exact sub-model (large-neighbourhood search): each piece
+    gets at most ``piece_time`` seconds, and its answer is never worse than the incumbent."""
 
-    def __init__(self, *, workers: int = 1, subproblem_size: int = 400):
-        from backends.cpsat import CpSatSolver
-
-        self.solver = CpSatSolver(workers=workers)
+    def __init__(self, *, workers: int = 1, subproblem_size: int = 400, piece_time: float = 5.0):
+        if subproblem_size < 1 or piece_time <= 0 or workers < 1:
+            raise ValueError("subproblem_size and workers must be >= 1, piece_time > 0")
         self.name = "cpsat"
+        self.workers = workers
         self.limit = subproblem_size
+        self.piece_time = piece_time
         self.inequality = "slack"
         self.needs_qubo = False
 
@@ -387,7 +507,10 @@ class ModelPieceSolver:
         return np.asarray(sizes, dtype=np.float64)
 
     def fits(self, piece: Piece) -> bool:
-        return piece.model is not None and piece.model.num_variables <= self.limit
+        return piece.model is not None and piece.model.num_variables <= 2 * self.limit
+
+    def task(self, piece: Piece, seed: int, time_limit: float) -> tuple:
+        return (piece.model, seed, min(time_limit, self.piece_time), piece.start, self.workers)
 
 
 def _best_feasible(piece: Piece, samples: np.ndarray, origins: Sequence[str] | None = None):
@@ -548,6 +671,8 @@ def decompose(
         from backends import create_solver
 
         anneal = create_solver("anneal", {})
+    adaptive = _Adaptive(source) if selection == "adaptive" else None
+    links = source.links()
     interrupted, reason, done, accepted_rounds, credited_rounds, stale = False, "", 0, 0, 0, 0
     avoid: set[int] = set()
     own_executor = executor is None
@@ -564,24 +689,30 @@ def decompose(
             done += 1
             t_round = time.perf_counter()
             pieces: list[Piece] = []
-            taken: set[int] = set()
+            strategies: list[str] = []
+            # Pieces of one round share no unit and, where possible, no row or coupling, so that
+            # their answers, found against the same incumbent, compose exactly.
+            blocked = np.zeros(source.num_units, dtype=bool)
             for _ in range(pieces_per_round):
-                # Pieces of one round are disjoint: units already taken cannot fit again.
-                round_sizes = sizes.copy()
-                round_sizes[list(taken)] = np.iinfo(np.int64).max // 4
-                units = choose_units(source, best, budget=piece_solver.limit, rng=rng, selection=selection,
-                                     avoid=avoid | taken, sizes=round_sizes, explore=stale / (stale + 3.0))
+                strategy = adaptive.pick(rng) if adaptive is not None else selection
+                units = choose_units(source, best, budget=piece_solver.limit, rng=rng, selection=strategy,
+                                     avoid=avoid, sizes=sizes, explore=stale / (stale + 3.0), blocked=blocked)
                 # Auxiliary variables and slack come on top of the estimate: drop the last-added
                 # units until the piece fits the solver.
                 piece = None
                 while units:
-                    piece = source.piece(best, units, inequality=piece_solver.inequality)
+                    piece = source.piece(best, units, inequality=piece_solver.inequality,
+                                         qubo=piece_solver.needs_qubo, current=best_value)
                     if piece_solver.fits(piece):
                         break
                     units, piece = units[:-1], None
-                if piece is not None:
-                    taken.update(piece.units)
-                    pieces.append(piece)
+                if piece is None:
+                    continue
+                pieces.append(piece)
+                strategies.append(strategy)
+                taken = np.asarray(piece.units)
+                blocked[taken] = True
+                blocked[np.asarray(links[taken].sum(axis=0)).ravel() > 0] = True
             if not pieces:
                 reason = "no piece fits the solver"
                 done -= 1
@@ -589,17 +720,14 @@ def decompose(
             budget = max(min(deadline.remaining, deadline.seconds), 0.01)
             seeds = [int(rng.integers(2**31 - 1)) for _ in pieces]
             t_device = time.perf_counter()
-            if piece_solver.needs_qubo:
-                results = executor.map(_solve_piece_task, [piece_solver.task(p, s, budget)
-                                                           for p, s in zip(pieces, seeds)])
-            else:
-                results = [piece_solver.solver.solve_model(p.model, seed=s, time_limit=budget,
-                                                           initial=best[p.variables]) for p, s in zip(pieces, seeds)]
+            task_fn = _solve_piece_task if piece_solver.needs_qubo else _solve_model_task
+            results = executor.map(task_fn, [piece_solver.task(p, s, budget) for p, s in zip(pieces, seeds)])
             device_seconds = (time.perf_counter() - t_device) / len(pieces)
             before = best_value
             records: list[PieceRecord] = []
             credited = False
-            for piece, result, s in zip(pieces, results, seeds):
+            accepted_rows: list[np.ndarray] = []
+            for piece, result, s, strategy in zip(pieces, results, seeds, strategies):
                 if piece_solver.needs_qubo:
                     keep = [o != "initial" for o in result.origins] if result.origins else [True] * len(result)
                     samples = result.samples[keep][:_TRIED_PER_PIECE]
@@ -608,9 +736,7 @@ def decompose(
                     seconds = float(result.timing.get("total", device_seconds))
                 else:
                     # A model solver's answer is already an assignment of the exact sub-model.
-                    values = np.asarray(result.x, dtype=np.uint8)
-                    dev = (float(piece.model.objective(values)[0]), values, "device") \
-                        if piece.model.is_feasible(values)[0] else None
+                    dev = _best_feasible(piece, np.asarray(result.x, dtype=np.uint8)[None, :], ["device"])
                     seconds = result.seconds
                 answers: dict[str, tuple[float, np.ndarray] | None] = {}
                 stand_seconds = 0.0
@@ -630,24 +756,38 @@ def decompose(
                                if a is not None and name != "incumbent"]
                 candidates.sort(key=lambda c: (c[1], c[0] != "device"))
                 accepted_from = None
+                # A piece's values are full objectives against the round's starting incumbent;
+                # after an earlier piece of this round moved it, the change is added, exactly so
+                # when the pieces share no row (else the full model decides).
+                shift = best_value - before
+                composes = piece.rows is not None and all(
+                    np.intersect1d(piece.rows, rows, assume_unique=True).size == 0 for rows in accepted_rows)
                 for name, value, values, origin in candidates:
-                    if value >= best_value - tol:
+                    if value + shift >= best_value - tol:
                         break
                     candidate = best.copy()
                     candidate[piece.variables] = values
-                    full_value = source.value(candidate)
-                    if source.feasible(candidate) and full_value < best_value - tol:
+                    if composes:
+                        ok, full_value = True, value + shift
+                    else:
+                        ok, full_value = source.feasible(candidate), source.value(candidate)
+                    if ok and full_value < best_value - tol:
                         best, best_value = candidate, full_value
                         accepted_from = name
+                        if piece.rows is not None:
+                            accepted_rows.append(piece.rows)
                         if name == "device" and (origin == "device" or contribution > 0):
                             credited = True
                         break
+                if adaptive is not None:
+                    adaptive.update(strategy, accepted_from is not None)
                 records.append(PieceRecord(
-                    names=piece.names, variables=piece.qubo.num_variables if piece_solver.needs_qubo
+                    names=piece.names, variables=piece.qubo.num_variables if piece.qubo is not None
                     else piece.model.num_variables, current=piece.current, device=device_value,
                     device_origin=None if dev is None else dev[2], device_seconds=seconds,
                     standins={k: (None if v is None else v[0]) for k, v in answers.items()},
-                    standin_seconds=stand_seconds, contribution=contribution, accepted_from=accepted_from))
+                    standin_seconds=stand_seconds, contribution=contribution, accepted_from=accepted_from,
+                    strategy=strategy))
             accepted = best_value < before - tol
             stale = 0 if accepted else stale + 1
             if accepted:

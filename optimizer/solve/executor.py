@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "create_executor", "EXECUTOR_KINDS"]
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "create_executor", "EXECUTOR_KINDS", "CONNECT_TIMEOUT"]
 
 EXECUTOR_KINDS = ("local", "dask")
 
@@ -78,6 +78,30 @@ class LocalExecutor(_Closing):
         return f"LocalExecutor(workers={self.workers})"
 
 
+#: Seconds to reach a remote Dask scheduler before giving up with a clear message.
+CONNECT_TIMEOUT = 10.0
+
+
+def _connect(client_cls, address: str, timeout: float):
+    """A client of the scheduler at ``address``, or a ConfigError naming it and why (refused,
+    malformed, unroutable: all within ``timeout`` seconds, never a traceback)."""
+    from optimizer.errors import ConfigError, Issue
+
+    if not isinstance(address, str) or "://" not in address:
+        raise ConfigError(None, Issue("executor.address", "expected a scheduler address such as tcp://host:8786",
+                                      address))
+    try:
+        return client_cls(address, timeout=timeout)
+    except MemoryError:
+        # Something answered, but not in Dask's protocol: its first "frame length" was garbage.
+        raise ConfigError(None, Issue("executor.address", "the peer at this address is not a Dask scheduler "
+                                      "(its reply is not Dask's protocol)", address)) from None
+    except Exception as exc:  # noqa: BLE001 - any failure to connect to an outside service is a config issue
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(None, Issue("executor.address", f"cannot reach a Dask scheduler within {timeout:g} s: "
+                                      f"{reason}", address)) from None
+
+
 class DaskExecutor(_Closing):
     """Dask distributed: connect to ``address`` (``"tcp://host:8786"``) or start a LocalCluster.
 
@@ -89,7 +113,7 @@ class DaskExecutor(_Closing):
     kind = "dask"
 
     def __init__(self, *, address: str | None = None, n_workers: int = 1, threads_per_worker: int = 1,
-                 processes: bool = False):
+                 processes: bool = False, connect_timeout: float = CONNECT_TIMEOUT):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - dependency is declared
@@ -98,12 +122,13 @@ class DaskExecutor(_Closing):
             raise MissingDependency("hybrid", "distributed", "pip install 'dask[distributed]'") from exc
         self.address = address
         self._cluster = None
+        self._client = None
         if address is None:
             self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                          processes=processes, dashboard_address=None)
             self._client = Client(self._cluster)
         else:
-            self._client = Client(address)
+            self._client = _connect(Client, address, connect_timeout)
 
     @property
     def client(self):

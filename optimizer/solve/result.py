@@ -52,6 +52,7 @@ class PieceRecord:
     standin_seconds: float = 0.0
     contribution: float = 0.0  # max(0, best stand-in - device): what only the device found
     accepted_from: str | None = None  # "device", a stand-in's name, or None (the incumbent stayed)
+    strategy: str | None = None  # how the neighbourhood was chosen (energy-impact, resource, window, ...)
 
     @property
     def device_beat_standins(self) -> bool:
