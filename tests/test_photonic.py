@@ -216,10 +216,133 @@ def test_random_subsets_keep_sizes():
     np.testing.assert_array_equal(X.sum(axis=1), sizes)
 
 
-def test_conflict_structure_detection():
+def test_conflict_structure_detection(shared_data):
     assert QuboStructure.of(one_hot_qubo(2, 3, seed=1)).has_conflict_structure()
     assert not QuboStructure.of(random_qubo(8, seed=11)).has_conflict_structure()
     assert QuboStructure.of(_railway("qubo_1t_delays_no_2_2.0_4.0")).has_conflict_structure()
+
+
+# --------------------------------------------------------------------------- a GBS matrix that carries the costs
+def _capacity_model(seed: int = 3):
+    """Two shipments of three plans, one capacity row that plans 1 and 4 cannot share: a QUBO with
+    one-hot groups, slack bits and a penalty that dwarfs the cost differences."""
+    import scipy.sparse as sp
+
+    from optimizer.qubo.encoding import encode
+    from optimizer.qubo.model import BinaryModel
+
+    rng = np.random.default_rng(seed)
+    c = np.round(rng.uniform(10, 40, 6), 1)
+    A = sp.csr_array(np.array([[0, 2, 1, 0, 2, 1]], dtype=float))
+    model = BinaryModel(labels=tuple(f"S{g}/p{k}" for g in range(2) for k in range(3)), c=c,
+                        P=sp.csr_array((6, 6)), offset=0.0, groups=((0, 1, 2), (3, 4, 5)), A=A,
+                        b=np.array([3.0]), row_names=("corridor",))
+    return model, encode(model, reference=np.array([1, 0, 0, 1, 0, 0]))
+
+
+def test_plan_costs_remove_the_penalty_and_reoptimise_the_slack():
+    from backends.photonic.postprocess import plan_costs
+
+    model, enc = _capacity_model()
+    qubo = enc.qubo
+    assert qubo.num_variables > 6 and enc.penalty > np.ptp(model.c)   # slack bits; the penalty dominates h
+    costs = plan_costs(qubo)
+    # Brute force: only plan i on, slack bits at their best, against nothing on, plus the one-hot penalty.
+    free = np.arange(6, qubo.num_variables)
+    S = ((np.arange(2 ** free.size)[:, None] >> np.arange(free.size)) & 1).astype(np.uint8)
+
+    def best(plan):
+        X = np.zeros((len(S), qubo.num_variables), np.uint8)
+        X[:, free] = S
+        if plan is not None:
+            X[:, plan] = 1
+        return qubo.energies(X).min()
+
+    expected = np.array([best(i) - best(None) + enc.penalty for i in range(6)])
+    np.testing.assert_allclose(costs[:6], expected, rtol=1e-9)
+    np.testing.assert_allclose(costs[:6], model.c, rtol=1e-9)   # every plan fits the row on its own
+    assert np.isnan(costs[6:]).all()
+    # -h alone cannot tell the plans apart this way: the slack rows' penalty terms differ per plan.
+    assert not np.allclose(-qubo.h[:6] - (-qubo.h[:6]).min(), model.c.max() - model.c)
+
+
+def test_one_shipment_piece_gets_cost_weighted_squeezing_not_the_identity(warm):
+    from optimizer.qubo.encoding import encode
+    from optimizer.qubo.restrict import submodel
+
+    model, _ = _capacity_model()
+    sub = submodel(model, np.array([1, 0, 0, 1, 0, 0]), np.array(model.groups[0]))
+    piece = encode(sub, reference=np.array([1, 0, 0])).qubo
+    structure = QuboStructure.of(piece)
+    A = structure.clique_matrix()
+    assert not np.allclose(A, A[0, 0] * np.eye(len(A)))
+    plans = np.arange(3)
+    cheapest, dearest = int(np.argmin(sub.c)), int(np.argmax(sub.c))
+    assert A[cheapest, cheapest] > A[dearest, dearest]
+    result = create_solver("photonic", {"samples": 300, "postprocess": False, "modes": 8}).solve(
+        piece, seed=1, time_limit=20)
+    X = np.repeat(result.samples, result.counts, axis=0)[:, plans]
+    assert X[:, cheapest].mean() > X[:, dearest].mean()
+
+
+# --------------------------------------------------------------------------- raw is raw
+@pytest.mark.parametrize("device", ["spatial", "borealis"])
+def test_postprocess_false_returns_device_samples_only(warm, device):
+    qubo = one_hot_qubo(2, 4, seed=5)
+    opts = {"samples": 40, "postprocess": False, **({"device": "borealis"} if device == "borealis" else {"modes": 8})}
+    optimum = ExactSolver().solve(qubo, seed=0, time_limit=10).best
+    result = create_solver("photonic", opts).solve(qubo, seed=3, time_limit=20, initial=optimum)
+    assert set(result.origins) == {"device"}
+    assert result.origin_counts == {"device": 40} and result.num_reads == 40
+    assert result.info["origins"]["initial"] == 0 and result.info["origins"]["postprocessed_from_initial"] == 0
+
+
+@pytest.mark.parametrize("device", ["spatial", "borealis"])
+def test_origins_keep_device_postprocessed_and_warm_start_apart(warm, device):
+    qubo = one_hot_qubo(3, 4, seed=6)
+    opts = {"samples": 30, **({"device": "borealis"} if device == "borealis" else {"modes": 12})}
+    optimum = ExactSolver().solve(qubo, seed=0, time_limit=10)
+    # A warm start at the optimum: nothing can beat it, so the best sample is credited to it.
+    top = create_solver("photonic", opts).solve(qubo, seed=4, time_limit=20, initial=optimum.best)
+    assert top.best_origin == "initial" and top.best_energy == pytest.approx(optimum.best_energy)
+    info = top.info
+    assert info["origins"]["postprocessed_from_initial"] == 1 and info["origins"]["initial"] == 1
+    assert info["best_energy_postprocessed_from_initial"] == pytest.approx(optimum.best_energy)
+    # A poor warm start: its local search is counted as post-processing from the warm start, apart
+    # from what started at device samples; the reads by origin add up.
+    poor = np.zeros(12, np.uint8)
+    res = create_solver("photonic", opts).solve(qubo, seed=4, time_limit=20, initial=poor)
+    o = res.info["origins"]
+    assert res.origin_counts["device"] == o["device"] == res.info["samples_drawn"]
+    assert res.origin_counts["initial"] == 1
+    from_device = int(np.sum(res.counts)) - o["device"] - 1   # reads: device + post-processed + initial
+    assert res.origin_counts["postprocessed"] == from_device
+    assert o["postprocessed_from_initial"] == 1
+    ls, _ = local_search(QuboStructure.of(qubo), poor[None], deadline=Deadline(10))
+    assert res.info["best_energy_postprocessed_from_initial"] == pytest.approx(float(qubo.energies(ls)[0]))
+
+
+# --------------------------------------------------------------------------- the time limit is a contract
+@pytest.mark.parametrize("device", ["spatial", "borealis"])
+def test_time_limit_covers_the_whole_call(warm, device):
+    """A workload far beyond the limit: 10^6 samples of a bright 20-mode device (about 20 ms each)
+    asked for in batches of up to 500 (10 s a batch), training uncapped. The call ends within 10 %
+    of the limit plus its measured start-up (``timing["startup"]``)."""
+    import time
+
+    qubo = one_hot_qubo(5, 4, seed=2)
+    bright = {"detection": "threshold", "squeezing_range": [1.0, 1.212], "source_efficiency": 1.0,
+              "detector_efficiency": 1.0, "loop_efficiencies": [1.0, 1.0, 1.0], "channel_efficiencies": [1.0]}
+    opts = {"samples": 10**6, "train_steps": 10**6, "batch_size": 500}
+    opts.update({"device": "borealis", "borealis": bright} if device == "borealis"
+                else {"modes": 20, "mean_photons": 14.0, "max_squeezing": 2.0})
+    limit = 3.0
+    start = time.perf_counter()
+    result = create_solver("photonic", opts).solve(qubo, seed=0, time_limit=limit)
+    elapsed = time.perf_counter() - start
+    assert elapsed <= 1.1 * limit + result.timing["startup"], (elapsed, dict(result.timing))
+    assert result.timing["total"] <= elapsed
+    assert 50 < result.info["samples_drawn"] < 10**6
 
 
 # --------------------------------------------------------------------------- the solver
