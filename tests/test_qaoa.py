@@ -19,7 +19,12 @@ from backends.qaoa.circuits import AerEngine, build_circuit
 from backends.qaoa.engine import StatevectorEngine, cvar
 from backends.qaoa.solver import _interp, _ramp
 from backends.qaoa.space import Space, cost_scale, group_mixer
-from optimizer.errors import ConfigError, MissingDependency
+from optimizer.errors import (
+    ConfigError,
+    MissingDependency,
+    ProblemTooLarge,
+    SolverError,
+)
 from optimizer.qubo import Qubo
 from tests.conftest import one_hot_qubo, random_qubo
 
@@ -70,6 +75,24 @@ def with_free_qubits(qubo: Qubo, extra: int, seed: int) -> Qubo:
     return Qubo.from_dense(big, offset=qubo.offset, groups=qubo.groups)
 
 
+def grouped_qubo(sizes, *, extra: int, seed: int, penalty: float = 0.0) -> Qubo:
+    """Random couplings over one-hot groups of the given sizes plus ``extra`` ungrouped variables,
+    with ``penalty`` (sum x - 1)^2 per group (constant on the feasible subspace)."""
+    rng = np.random.default_rng(seed)
+    n = sum(sizes) + extra
+    M = np.triu(rng.normal(size=(n, n)))
+    groups, at = [], 0
+    for k in sizes:
+        members = list(range(at, at + k))
+        groups.append(tuple(members))
+        for a, i in enumerate(members):
+            M[i, i] -= penalty
+            for j in members[a + 1:]:
+                M[i, j] += 2 * penalty
+        at += k
+    return Qubo.from_dense(M, offset=penalty * len(sizes), groups=groups)
+
+
 def railway_qubos(shared_dir, max_n: int):
     from pathlib import Path
 
@@ -106,10 +129,10 @@ def test_statevector_engine_matches_aer_circuit(n, seed):
 def test_cost_diagonal_equals_exact_energies():
     qubo = random_qubo(11, seed=4)
     np.testing.assert_allclose(Space.full(qubo).energies(), all_energies(qubo), atol=1e-9)
-    sub = one_hot_qubo(3, 4, seed=2)
-    space = Space.one_hot(sub)
-    np.testing.assert_allclose(space.energies(), sub.energies(space.decode(np.arange(space.dimension))),
-                               atol=1e-9)
+    for sub in (one_hot_qubo(3, 4, seed=2), grouped_qubo([3, 1, 5, 2], extra=3, seed=3)):
+        space = Space.one_hot(sub)
+        np.testing.assert_allclose(space.energies(), sub.energies(space.decode(np.arange(space.dimension))),
+                                   atol=1e-9)
 
 
 def test_warm_start_engine_matches_circuit():
@@ -151,6 +174,70 @@ def test_aer_engine_exact_probabilities_match_statevector_engine():
                                atol=1e-10)
 
 
+@pytest.mark.parametrize("case", ["full", "groups of 4", "mixed sizes"])
+@pytest.mark.parametrize("warm", [False, True])
+def test_numba_kernels_match_array_reference_through_every_pass(case, warm):
+    # Tiny cache blocks send small states through the chunk pass, several tile passes, short
+    # and long rows, and every mixer kind (RX, generic 2 x 2, 4 x 4, k x k, k = 1).
+    qubo, mixer = {
+        "full": (random_qubo(11, seed=31), "x"),
+        "groups of 4": (one_hot_qubo(5, 4, seed=32), "xy-ring"),
+        "mixed sizes": (grouped_qubo([3, 4, 2, 5, 1, 4], extra=3, seed=33), "xy-complete"),
+    }[case]
+    space = Space.full(qubo) if mixer == "x" else Space.one_hot(qubo)
+    rng = np.random.default_rng(7)
+    initial = rng.integers(0, 2, qubo.num_variables) if warm else None
+    gammas, betas = rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3)
+    reference = StatevectorEngine(space, mixer=mixer, scale=cost_scale(qubo), initial=initial, kernel="array")
+    psi = reference.state(gammas, betas)
+    energy = reference.expectation(gammas, betas)
+    for blocking in (None, (8, 64), (16, 256), (2, 16)):
+        engine = StatevectorEngine(space, mixer=mixer, scale=cost_scale(qubo), initial=initial, blocking=blocking)
+        np.testing.assert_allclose(engine.state(gammas, betas), psi, atol=1e-12, err_msg=str(blocking))
+        assert engine.expectation(gammas, betas) == pytest.approx(energy, abs=1e-10)
+        np.testing.assert_allclose(engine.probabilities(gammas, betas), np.abs(psi) ** 2, atol=1e-12)
+
+
+def test_kernel_threads_give_the_same_state():
+    from backends.qaoa import kernels
+
+    qubo = one_hot_qubo(8, 4, seed=34)  # 4^8 amplitudes: above the size passes are split at
+    engine = StatevectorEngine(Space.one_hot(qubo), mixer="xy-ring", scale=cost_scale(qubo))
+    with kernels.threads(1):
+        one = engine.state([0.4, 0.2], [-0.3, -0.1])
+        e1 = engine.expectation([0.4, 0.2], [-0.3, -0.1])
+    with kernels.threads(2):
+        two = engine.state([0.4, 0.2], [-0.3, -0.1])
+        e2 = engine.expectation([0.4, 0.2], [-0.3, -0.1])
+    np.testing.assert_array_equal(one, two)
+    assert e1 == pytest.approx(e2, rel=1e-12)
+
+
+def test_move_scale_is_the_local_field_and_ignores_one_hot_penalties():
+    qubo = random_qubo(9, seed=35)
+    assert Space.full(qubo).move_scale() == pytest.approx(cost_scale(qubo), rel=1e-12)
+    # On the subspace: RMS of half the energy change of one move, by brute force over the table.
+    sub = grouped_qubo([3, 4, 2], extra=2, seed=36)
+    space = Space.one_hot(sub)
+    E = space.energies()
+    index = np.arange(space.dimension)
+    per_block = []
+    for size, stride in zip(space.sizes, space.strides):
+        digit = (index // stride) % size
+        moves = [(E[index + (c - digit) * stride] - E)[digit != c] for c in range(size)]
+        per_block.append(np.mean(np.concatenate(moves) ** 2))
+    assert space.move_scale() == pytest.approx(0.5 * np.sqrt(np.mean(per_block)), rel=1e-12)
+    # The one-hot penalty is constant on the subspace: neither the scale nor a run changes.
+    heavy = grouped_qubo([3, 4, 2], extra=2, seed=36, penalty=1e4)
+    assert Space.one_hot(heavy).move_scale() == pytest.approx(space.move_scale(), rel=1e-9)
+    # Same angles mean the same state (optimising would let rounding at 1e4 steer COBYLA apart).
+    fixed = {"reps": 2, "maxiter": 0, "shots": 512}
+    a = create_solver("qaoa", fixed).solve(sub, seed=3, time_limit=30)
+    b = create_solver("qaoa", fixed).solve(heavy, seed=3, time_limit=30)
+    np.testing.assert_array_equal(a.samples, b.samples)
+    assert a.info["expectation"] == pytest.approx(b.info["expectation"], abs=1e-6)
+
+
 def test_group_mixer_is_unitary_and_hops_between_plans():
     for mixer in ("xy-ring", "xy-complete"):
         for k in (2, 3, 5):
@@ -167,6 +254,123 @@ def test_large_one_hot_problem_runs_in_feasible_subspace():
     assert result.info["space"] == "feasible-subspace"
     assert result.info["amplitudes"] == 3**12
     assert result.info["feasible_share"] == 1.0
+
+
+# ---------------------------------------------------------------------------- sizing
+def test_one_hot_pieces_use_the_subspace_and_fits_counts_amplitudes():
+    # A freight-sized piece: 10 shipments x 4 plans, 40 variables, well above max_variables = 24.
+    piece = one_hot_qubo(10, 4, seed=40)
+    solver = create_solver("qaoa", {"reps": 1, "maxiter": 4, "shots": 256})
+    assert solver.fits(piece)
+    layout = solver.layout(piece)
+    assert layout.subspace and layout.mixer == "xy-ring" and layout.amplitudes == 4**10
+    result = solver.solve(piece, seed=0, time_limit=30)
+    assert result.info["space"] == "feasible-subspace" and result.info["amplitudes"] == 4**10
+    assert result.info["feasible_share"] == 1.0
+    X = result.samples
+    assert all((X[:, list(g)].sum(axis=1) == 1).all() for g in piece.groups)
+    # Ungrouped variables double the amplitudes; the limit is on amplitudes, not qubits.
+    assert solver.layout(with_free_qubits(piece, extra=2, seed=41)).amplitudes == 4**10 * 2**2
+    small = create_solver("qaoa", {"max_amplitudes": 4**10 - 1})
+    assert not small.fits(piece)
+    with pytest.raises(SolverError, match="max_amplitudes"):
+        small.solve(piece, seed=0, time_limit=5)
+    # Without groups (or with the X mixer) every qubit is simulated and max_variables applies.
+    assert not solver.fits(random_qubo(30, seed=42))
+    assert not create_solver("qaoa", {"mixer": "x"}).fits(piece)
+    with pytest.raises(ProblemTooLarge):
+        create_solver("qaoa", {"mixer": "x"}).solve(piece, seed=0, time_limit=5)
+
+
+def test_memory_is_checked_up_front():
+    # Raising max_amplitudes past the machine: refused with a clear message, not a MemoryError.
+    qubo = random_qubo(44, seed=43)
+    solver = create_solver("qaoa", {"max_variables": None, "max_amplitudes": 2**50, "mixer": "x"})
+    assert not solver.fits(qubo)
+    with pytest.raises(SolverError, match=r"needs about .* GiB, but only .* GiB of memory is available"):
+        solver.solve(qubo, seed=0, time_limit=5)
+
+
+# ---------------------------------------------------------------------------- angle transfer
+def test_angles_transfer_between_pieces_of_the_same_kind():
+    import pickle
+
+    pieces = [one_hot_qubo(5, 4, seed=50 + k) for k in range(3)]
+    options = {"reps": 2, "maxiter": 60, "shots": 256, "transfer_maxiter": 8}
+    solver = create_solver("qaoa", options)
+    first = solver.solve(pieces[0], seed=0, time_limit=30)
+    assert first.info["angle_start"] == "ramp" and first.info["evaluations"] > 8
+    second = solver.solve(pieces[1], seed=0, time_limit=30)
+    assert second.info["angle_start"] == "transferred" and second.info["transferred_from"] == 1
+    assert second.info["evaluations"] <= 8
+    # The memory travels with the solver (the decomposition loop may ship it to workers).
+    shipped = pickle.loads(pickle.dumps(solver))
+    third = shipped.solve(pieces[2], seed=0, time_limit=30)
+    assert third.info["angle_start"] == "transferred" and third.info["transferred_from"] == 2
+    # Another depth or the X mixer is another key; transfer = false always starts afresh.
+    assert create_solver("qaoa", {**options, "reps": 3}).solve(pieces[1], seed=0, time_limit=30) \
+        .info["angle_start"] == "ramp"
+    solver.reps = 1
+    assert solver.solve(pieces[1], seed=0, time_limit=30).info["angle_start"] == "ramp"
+    off = create_solver("qaoa", {**options, "transfer": False})
+    off.solve(pieces[0], seed=0, time_limit=30)
+    assert off.solve(pieces[1], seed=0, time_limit=30).info["evaluations"] > 8
+
+
+def test_transferred_start_is_as_good_as_a_fresh_optimisation():
+    # Parameter concentration on pieces of one family: with 8 evaluations the transferred angles
+    # reach the approximation ratio of a 60-evaluation run from the ramp, and clearly beat 8
+    # evaluations from the ramp.
+    pieces = [one_hot_qubo(6, 4, seed=60 + k) for k in range(4)]
+    options = {"reps": 3, "maxiter": 60, "shots": 256, "transfer_maxiter": 8}
+    learner = create_solver("qaoa", options)
+    learner.solve(pieces[0], seed=0, time_limit=30)
+    gains = []
+    for piece in pieces[1:]:
+        fresh = create_solver("qaoa", {**options, "transfer": False}).solve(piece, seed=0, time_limit=30)
+        short = create_solver("qaoa", {**options, "transfer": False, "maxiter": 8}).solve(piece, seed=0,
+                                                                                           time_limit=30)
+        moved = learner.solve(piece, seed=0, time_limit=30)
+        assert moved.info["evaluations"] <= 8 < fresh.info["evaluations"]
+        assert moved.info["approximation_ratio"] > fresh.info["approximation_ratio"] - 0.015
+        gains.append(moved.info["approximation_ratio"] - short.info["approximation_ratio"])
+    assert np.mean(gains) > 0.015, gains
+
+
+# ---------------------------------------------------------------------------- raw samples
+def test_samples_are_raw_device_samples_even_with_a_warm_start():
+    qubo = one_hot_qubo(4, 3, seed=44)
+    warm = ExactSolver().solve(qubo, seed=0, time_limit=10).best
+    result = create_solver("qaoa", {**FAST, "warm_start_epsilon": 0.05}).solve(
+        qubo, seed=0, time_limit=30, initial=warm)
+    assert set(result.origins) == {"device"} and set(result.origin_counts) == {"device"}
+    assert result.origin_counts["device"] == FAST["shots"]
+    info = result.info
+    assert 0 < info["best_probability"] <= 1 and info["feasible_share"] == 1.0
+    json.dumps(info)
+
+
+# ---------------------------------------------------------------------------- time limit
+@pytest.mark.parametrize("options", [
+    {"reps": 3},  # COBYLA
+    {"reps": 2, "init": "interp", "restarts": 2},  # INTERP levels and restarts
+    {"reps": 2, "optimizer": "SPSA"},
+])
+def test_time_limit_covers_the_whole_call(options):
+    import time
+
+    # Each evaluation costs a noticeable share of the limit (4^10 amplitudes), so finishing
+    # the evaluation in flight, or starting the final sampling late, would overrun by > 10 %.
+    qubo = one_hot_qubo(10, 4, seed=45)
+    limit = 1.5
+    solver = create_solver("qaoa", {"maxiter": 100000, **options})
+    start = time.perf_counter()
+    result = solver.solve(qubo, seed=0, time_limit=limit)
+    wall = time.perf_counter() - start
+    assert result.info["stop"] == "time_limit"
+    # The stated allowance: numba's first-use cache load or compile, measured inside the call.
+    assert wall <= 1.1 * limit + result.info["time"]["startup"], result.info["time"]
+    assert result.info["time"]["total"] == pytest.approx(wall, abs=0.1)
 
 
 # ---------------------------------------------------------------------------- solving
@@ -284,7 +488,7 @@ def test_time_limit_cuts_optimisation_short():
     qubo = random_qubo(14, seed=7)
     start = time.perf_counter()
     result = create_solver("qaoa", {"reps": 3, "maxiter": 100000}).solve(qubo, seed=0, time_limit=0.5)
-    assert time.perf_counter() - start < 3.0
+    assert time.perf_counter() - start <= 0.55 + result.info["time"]["startup"]
     assert result.info["evaluations"] < 100000
 
 

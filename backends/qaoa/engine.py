@@ -23,7 +23,7 @@ from backends.qaoa import kernels
 from backends.qaoa.space import Space, group_mixer, qubit_mixer
 from optimizer.errors import MissingDependency
 
-__all__ = ["StatevectorEngine", "cvar", "array_module"]
+__all__ = ["StatevectorEngine", "array_module", "cvar"]
 
 
 class _Arrays:
@@ -102,16 +102,23 @@ def cvar(energies_sorted: np.ndarray, probs_sorted: np.ndarray, alpha: float) ->
 
 
 class StatevectorEngine:
-    """Exact QAOA simulator on a :class:`Space` (see the module docstring for the ansatz)."""
+    """Exact QAOA simulator on a :class:`Space` (see the module docstring for the ansatz).
+
+    With the numba kernels the engine keeps one split-complex state (two float64 arrays) and the
+    cost diagonal, allocated once and overwritten by every evaluation: :meth:`state` returns a
+    complex copy, the read-outs work on the buffers directly. ``blocking`` = (chunk, tile)
+    amplitudes overrides the kernels' cache blocking (:func:`kernels.plan`); tests use tiny
+    blocks so that small states run through every pass.
+    """
 
     def __init__(self, space: Space, *, mixer: str, scale: float, initial: np.ndarray | None = None,
                  epsilon: float = 0.25, device: str = "CPU", kernel: str = "numba",
-                 diag: np.ndarray | None = None):
+                 diag: np.ndarray | None = None, blocking: tuple[int, int] | None = None):
         self.space = space
         self.mixer = mixer
         self.scale = float(scale)
         t0 = time.perf_counter()
-        self.diag = space.energies() if diag is None else np.asarray(diag, dtype=np.float64)
+        self.diag = space.energies() if diag is None else np.ascontiguousarray(diag, dtype=np.float64)
         self.setup_seconds = time.perf_counter() - t0
         # Only the per-block initial amplitudes are kept (not the 2^n product state) and the cost
         # scale goes into gamma (exp(-i gamma E / s) = exp(-i (gamma / s) E)), so the engine holds
@@ -129,6 +136,27 @@ class StatevectorEngine:
         if self.arrays.name != "numpy":
             self._diag_dev = self.arrays.to_device(self.diag)
         self.evaluations = 0
+        self._re: np.ndarray | None = None
+        self._im: np.ndarray | None = None
+        if self.kernel == "numba":
+            chunk, tile = blocking or (kernels.CHUNK_AMPLITUDES, kernels.TILE_AMPLITUDES)
+            self._plan = kernels.plan(space.sizes, chunk_amplitudes=chunk, tile_amplitudes=tile)
+            real = [a.real.astype(np.float64) for a in self._initial_blocks]
+            self._init_lo = _kron(real[: self._plan.low])
+            self._init_hi = _kron(real[self._plan.low:])
+            blocks = space.blocks
+            self._kmax = max([b.size for b in blocks], default=1)
+            plus = np.isclose(self._thetas, np.pi / 2, rtol=0, atol=1e-15)
+            kinds, q = [], 0
+            for block in blocks:
+                if block.size == 1:
+                    kinds.append(kernels.KIND_IDENTITY)
+                elif block.is_group:
+                    kinds.append(kernels.KIND_GENERIC)
+                else:
+                    kinds.append(kernels.KIND_RX if plus[q] else kernels.KIND_GENERIC)
+                    q += 1
+            self._kinds = np.array(kinds, dtype=np.int64)
 
     def initial_state(self) -> np.ndarray:
         """The product initial state, flat (later blocks are more significant: kron(new, old))."""
@@ -149,29 +177,48 @@ class StatevectorEngine:
                 q += 1
         return out
 
-    def state(self, gammas: Sequence[float], betas: Sequence[float]):
-        """The final state (flat, on the engine's array device) for the given angles."""
+    def _kernel_mixers(self, beta: float):
+        """(Ur, Ui, U2, U4, kinds) of one layer for :func:`kernels.evolve`."""
+        mixers = self._block_mixers(beta)
+        B, k = len(mixers), max(self._kmax, 4)
+        U = np.zeros((B, k, k), dtype=np.complex128)
+        for b, M in enumerate(mixers):
+            U[b, : M.shape[0], : M.shape[1]] = M
+        U2 = np.ascontiguousarray(U[:, :2, :2]).reshape(B, 4).view(np.float64)
+        U4 = np.ascontiguousarray(U[:, :4, :4]).reshape(B, 16).view(np.float64)
+        rx = self._kinds == kernels.KIND_RX
+        if rx.any():
+            # Exactly RX(2 beta), as the circuit's rx gate: no rounding residue of cos(pi / 2).
+            c, s = np.cos(beta), np.sin(beta)
+            U2[rx] = [c, 0.0, 0.0, -s, 0.0, -s, c, 0.0]
+        return (np.ascontiguousarray(U.real), np.ascontiguousarray(U.imag), U2, U4, self._kinds)
+
+    def _evolve(self, gammas, betas, want_expectation: bool):
         if len(gammas) != len(betas):
             raise ValueError("gammas and betas must have the same length")
         self.evaluations += 1
-        if self.kernel == "numba":
-            return self._state_numba(gammas, betas)
-        return self._state_array(gammas, betas)
+        if self._re is None:
+            self._re = np.empty(self.space.dimension)
+            self._im = np.empty(self.space.dimension)
+        angles = [float(g) / self.scale for g in gammas]
+        mixers = [self._kernel_mixers(float(b)) for b in betas]
+        if not angles:
+            # Depth 0: the initial state itself.
+            self._re[:] = np.kron(self._init_hi, self._init_lo)
+            self._im[:] = 0.0
+            return float(self._re**2 @ self.diag) if want_expectation else None
+        return kernels.evolve(self._plan, self._re, self._im, self.diag, angles, mixers, self._init_lo,
+                              self._init_hi, want_expectation=want_expectation)
 
-    def _state_numba(self, gammas, betas) -> np.ndarray:
-        psi = self.initial_state()
-        n_blocks = len(self.space.blocks)
-        for gamma, beta in zip(gammas, betas):
-            mixers = self._block_mixers(float(beta))
-            angle = float(gamma) / self.scale
-            if self.space.is_full:
-                U = np.ascontiguousarray(np.stack(mixers)) if mixers else np.zeros((0, 2, 2), np.complex128)
-                kernels.layer_full(psi, self.diag, angle, U, n_blocks, kernels.LOW_QUBITS)
-            else:
-                kernels.phase(psi, self.diag, angle)
-                for U, size, stride in zip(mixers, self.space.sizes, self.space.strides):
-                    kernels.apply_axis(psi, np.ascontiguousarray(U), psi.size // (size * stride), size, stride)
-        return psi
+    def state(self, gammas: Sequence[float], betas: Sequence[float]):
+        """The final state (flat, complex, a new array on the engine's array device)."""
+        if self.kernel == "numba":
+            self._evolve(gammas, betas, False)
+            return self._re + 1j * self._im
+        if len(gammas) != len(betas):
+            raise ValueError("gammas and betas must have the same length")
+        self.evaluations += 1
+        return self._state_array(gammas, betas)
 
     def _state_array(self, gammas, betas):
         ar = self.arrays
@@ -195,18 +242,17 @@ class StatevectorEngine:
 
     # ------------------------------------------------------------------ read-out
     def probabilities(self, gammas, betas) -> np.ndarray:
-        psi = self.state(gammas, betas)
         if self.kernel == "numba":
-            out = np.empty(psi.size)
-            kernels.probabilities(psi, out)
-            return out
+            self._evolve(gammas, betas, False)
+            return kernels.probabilities(self._re, self._im)
+        psi = self.state(gammas, betas)
         return self.arrays.to_host(psi.real**2 + psi.imag**2)
 
     def expectation(self, gammas, betas) -> float:
         """Exact <E> in the QUBO's energy units."""
-        psi = self.state(gammas, betas)
         if self.kernel == "numba":
-            return float(kernels.expectation(psi, self.diag))
+            return float(self._evolve(gammas, betas, True))
+        psi = self.state(gammas, betas)
         diag = self.diag if self.arrays.name == "numpy" else self._diag_dev
         return float(((psi.real**2 + psi.imag**2) * diag).sum())
 
@@ -223,3 +269,11 @@ class StatevectorEngine:
         if self._order is None:
             self._order = np.argsort(self.diag, kind="stable")
         return cvar(self.diag[self._order], probs[self._order], alpha)
+
+
+def _kron(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """Product of per-block vectors, block 0 fastest (kron(later, earlier))."""
+    out = np.ones(1)
+    for v in vectors:
+        out = np.kron(v, out)
+    return np.ascontiguousarray(out)

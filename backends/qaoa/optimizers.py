@@ -4,10 +4,16 @@
 iterations for SPSA (two evaluations each, plus a short calibration and a final evaluation).
 Every optimiser returns the best point it evaluated, so a run cut short by the deadline still
 returns its best angles.
+
+The clock is checked before every evaluation, and an evaluation is started only when the time
+left covers it (predicted from the slowest evaluation so far) plus ``reserve`` (what the caller
+still has to do afterwards, e.g. computing and sampling the final state): a run ends at its
+deadline, not one evaluation after it. The first evaluation always runs, so there is a result.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -24,21 +30,38 @@ class _OutOfTime(Exception):
 
 
 class Tracked:
-    """Objective wrapper: counts evaluations, keeps the best point, stops at the deadline."""
+    """Objective wrapper: counts evaluations, keeps the best point, stops before the deadline.
 
-    def __init__(self, fun: Callable[[np.ndarray], float], deadline: Deadline | None):
+    ``reserve`` is a number of seconds, or a function of the slowest evaluation's seconds, that
+    must remain after the next evaluation; :attr:`stopped` says whether the deadline ended it.
+    """
+
+    def __init__(self, fun: Callable[[np.ndarray], float], deadline: Deadline | None,
+                 reserve: float | Callable[[float], float] = 0.0):
         self.fun = fun
         self.deadline = deadline
+        self.reserve = reserve
         self.evaluations = 0
         self.best_x: np.ndarray | None = None
         self.best_f = np.inf
         self.history: list[float] = []
+        self.slowest = 0.0
+        self.stopped = False
+
+    def time_for_another(self) -> bool:
+        if self.deadline is None:
+            return True
+        reserve = self.reserve(self.slowest) if callable(self.reserve) else self.reserve
+        return self.deadline.remaining >= self.slowest + reserve
 
     def __call__(self, x) -> float:
-        if self.evaluations and self.deadline is not None and self.deadline.expired():
+        if self.evaluations and not self.time_for_another():
+            self.stopped = True
             raise _OutOfTime
         x = np.array(x, dtype=np.float64)
+        t0 = time.perf_counter()
         f = float(self.fun(x))
+        self.slowest = max(self.slowest, time.perf_counter() - t0)
         self.evaluations += 1
         self.history.append(f)
         if f < self.best_f:
@@ -46,9 +69,9 @@ class Tracked:
         return f
 
 
-def _spsa(f: Tracked, x0: np.ndarray, maxiter: int, rng: np.random.Generator) -> None:
-    """Spall's SPSA with standard gains (0.602, 0.101) and a calibrated first step of ~0.2 rad."""
-    c, alpha, gamma_exp, first_step = 0.1, 0.602, 0.101, 0.2
+def _spsa(f: Tracked, x0: np.ndarray, maxiter: int, rng: np.random.Generator, first_step: float = 0.2) -> None:
+    """Spall's SPSA with standard gains (0.602, 0.101) and a calibrated first step (radians)."""
+    c, alpha, gamma_exp = 0.1, 0.602, 0.101
     stability = 0.1 * maxiter
     x = x0.copy()
     slopes = []
@@ -67,11 +90,16 @@ def _spsa(f: Tracked, x0: np.ndarray, maxiter: int, rng: np.random.Generator) ->
 
 
 def minimize(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray, *, maxiter: int,
-             rng: np.random.Generator, deadline: Deadline | None) -> Tracked:
-    """Minimise ``fun`` from ``x0``; returns the :class:`Tracked` wrapper (best point, evaluations)."""
+             rng: np.random.Generator, deadline: Deadline | None,
+             reserve: float | Callable[[float], float] = 0.0, step: float = 0.2) -> Tracked:
+    """Minimise ``fun`` from ``x0``; returns the :class:`Tracked` wrapper (best point, evaluations).
+
+    ``step`` is the initial step in radians (COBYLA's rhobeg, the Nelder-Mead simplex size, the
+    SPSA first step): smaller for a start that is already good (transferred angles).
+    """
     from scipy.optimize import minimize as scipy_minimize
 
-    tracked = Tracked(fun, deadline)
+    tracked = Tracked(fun, deadline, reserve)
     x0 = np.asarray(x0, dtype=np.float64)
     if maxiter == 0:
         # No optimisation: evaluate the starting angles once (e.g. to study fixed schedules).
@@ -79,11 +107,11 @@ def minimize(name: str, fun: Callable[[np.ndarray], float], x0: np.ndarray, *, m
         return tracked
     try:
         if name == "SPSA":
-            _spsa(tracked, x0, maxiter, rng)
+            _spsa(tracked, x0, maxiter, rng, step)
         elif name == "COBYLA":
-            scipy_minimize(tracked, x0, method="COBYLA", options={"maxiter": maxiter, "rhobeg": 0.2})
+            scipy_minimize(tracked, x0, method="COBYLA", options={"maxiter": maxiter, "rhobeg": step})
         elif name == "NELDER-MEAD":
-            simplex = np.vstack([x0, x0 + 0.15 * np.eye(x0.size)])
+            simplex = np.vstack([x0, x0 + 0.75 * step * np.eye(x0.size)])
             scipy_minimize(tracked, x0, method="Nelder-Mead",
                            options={"maxfev": maxiter, "initial_simplex": simplex, "xatol": 1e-4})
         elif name == "POWELL":
