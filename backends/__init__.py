@@ -24,7 +24,7 @@ from optimizer.errors import ConfigError, Issue
 from optimizer.solve.solver import Solver
 
 __all__ = ["BackendSpec", "REGISTRY", "ENTRY_POINT_GROUP", "backend_names", "create_solver", "solver_class",
-           "backend_options", "is_installed"]
+           "backend_options", "check_backend_options", "is_installed"]
 
 ENTRY_POINT_GROUP = "qfreight.backends"
 
@@ -125,17 +125,54 @@ def backend_options(name: str) -> dict[str, object]:
     return {p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def create_solver(name: str, options: Mapping[str, object] | None = None, *, source: str | None = None) -> Solver:
-    """Build a backend from its options; unknown option keys are a :class:`ConfigError`."""
-    cls = solver_class(name)
+def _option_types(name: str) -> dict[str, object]:
+    """The annotated type of each keyword-only option (string annotations resolved)."""
+    import typing
+
+    init = solver_class(name).__init__
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: fall back to no type check
+        hints = {}
+    return {key: hints.get(key) for key in backend_options(name)}
+
+
+def check_backend_options(name: str, options: Mapping[str, object]) -> list[Issue]:
+    """Issues with a ``[backends.<name>]`` table: unknown keys, values of the wrong type (checked
+    strictly against the option's annotation: ``reps = "2"`` is not an int), non-finite numbers."""
+    import math
+
+    from pydantic import TypeAdapter, ValidationError
+
     known = backend_options(name)
+    types = _option_types(name)
+    issues: list[Issue] = []
+    for key, value in options.items():
+        where = f"backends.{name}.{key}"
+        if key not in known:
+            issues.append(Issue(where, f"unknown option; known options: {', '.join(sorted(known)) or 'none'}"))
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            issues.append(Issue(where, "must be a finite number", value))
+            continue
+        hint = types.get(key)
+        if hint is None:
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value, strict=True)
+        except ValidationError as exc:
+            expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            issues.append(Issue(where, f"expected {expected} ({exc.errors()[0]['msg'].lower()})", value))
+    return issues
+
+
+def create_solver(name: str, options: Mapping[str, object] | None = None, *, source: str | None = None) -> Solver:
+    """Build a backend from its options; unknown keys and mistyped values are a :class:`ConfigError`."""
+    cls = solver_class(name)
     options = dict(options or {})
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ConfigError(source, [
-            Issue(f"backends.{name}.{key}", f"unknown option; known options: {', '.join(sorted(known)) or 'none'}")
-            for key in unknown
-        ])
+    issues = check_backend_options(name, options)
+    if issues:
+        raise ConfigError(source, issues)
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:

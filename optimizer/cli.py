@@ -1,4 +1,4 @@
-"""``qfreight``: solve, validate, schema, backends, generate, export, compare, report.
+"""``qfreight``: solve, validate, schema, backends, generate, export, compare, report, data.
 
 Exit codes: 0 success; 1 a solver could not run (too large, missing package); 2 bad input
 (problem, config or flags) with a message naming the file and field; 130 interrupted.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -30,12 +31,26 @@ def _problem_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="problem file (.toml or .json)")
 
 
+def _qubo_args(parser: argparse.ArgumentParser, *, target: bool) -> None:
+    """``--format``, ``--sense`` (and ``--target``) for bare QUBO and model files."""
+    from optimizer.qubo.formats import format_choices
+
+    parser.add_argument("--format", choices=format_choices(readable=True), metavar="FORMAT",
+                        help="format of a bare QUBO/model input file (default: detected from the content; one of "
+                             f"{', '.join(format_choices(readable=True))})")
+    parser.add_argument("--sense", choices=["min", "max"], help="objective sense of a bare QUBO file whose format does "
+                        "not state one (overrides [qubo] sense; default: the format's, min for .qubo as qbsolv)")
+    if target:
+        parser.add_argument("--target", type=float, help="stop once a sample reaches this objective, in the file's "
+                            "convention (e.g. a published maximum); backends with a target option only")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qfreight", description="Hybrid quantum-classical freight-rail scheduling")
     parser.add_argument("--version", action="version", version=f"qfreight {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    solve = sub.add_parser("solve", help="solve a problem file and print KPIs against the greedy dispatcher")
+    solve = sub.add_parser("solve", help="solve a problem file and print KPIs against the best baseline dispatcher")
     _problem_arg(solve)
     solve.add_argument("--config", help="config file (TOML)")
     solve.add_argument("--backend", help="backend name (overrides [solver] backend)")
@@ -43,15 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--time-limit", type=float, help="seconds (overrides [solver] time_limit)")
     solve.add_argument("--out", help="output folder (default results/<problem>-<backend>)")
     solve.add_argument("--quiet", action="store_true", help="print only the summary line")
-    solve.add_argument("--format", help="QUBO file format when FILE is a bare QUBO (bqp, qubo, triples, dimod, lp); "
-                                        "default: detected")
+    _qubo_args(solve, target=True)
 
     export = sub.add_parser("export", help="write a problem's QUBO (or a QUBO file) in another format")
     export.add_argument("file", help="problem file or QUBO file (FILE#k picks an instance)")
-    export.add_argument("--to", required=True, choices=["qubo", "bqp", "triples", "dimod", "lp", "mps"],
-                        help="output format; lp/mps of a problem file write the constrained model")
+    from optimizer.qubo.formats import format_choices
+
+    export.add_argument("--to", required=True, choices=format_choices(readable=False),
+                        help="output format; lp/mps/qplib of a problem file write the constrained model")
     export.add_argument("-o", "--out", required=True, help="output file")
     export.add_argument("--config", help="config file ([model] options)")
+    _qubo_args(export, target=False)
 
     validate = sub.add_parser("validate", help="check a problem file and list every issue found")
     _problem_arg(validate)
@@ -75,9 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "(default 3)")
     compare.add_argument("--time-limit", type=float, help="seconds per run (overrides [solver] time_limit)")
     compare.add_argument("--out", help="output folder (default results/<run-id>)")
+    _qubo_args(compare, target=True)
+
+    pareto = sub.add_parser("pareto", help="sweep the [objective] weights and write the trade-off front (cost vs "
+                                           "on-time share vs transfer-yard dwell) with the baselines")
+    _problem_arg(pareto)
+    pareto.add_argument("--config", help="config file (TOML)")
+    pareto.add_argument("--backend", help="backend name (overrides [solver] backend)")
+    pareto.add_argument("--seed", type=int, help="random seed (overrides [solver] seed)")
+    pareto.add_argument("--time-limit", type=float, help="seconds per weight setting (overrides [solver] time_limit)")
+    pareto.add_argument("--points", type=int, default=7, help="weight settings to solve (default 7)")
+    pareto.add_argument("--out", help="output folder (default results/<problem>-pareto)")
 
     report = sub.add_parser("report", help="rebuild a comparison's reports from its results.json")
     report.add_argument("run_dir", help="the folder `qfreight compare` wrote")
+
+    data = sub.add_parser("data", help="the public benchmark data folder: list, locate and fetch its files")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download public benchmark files from their publishers, checking "
+                                "the SHA-256 sums recorded in qfreight")
+    fetch.add_argument("names", nargs="*", help="data sets (see `qfreight data list`) or file names such as G14; "
+                       "default: every set")
+    fetch.add_argument("--dest", help="destination folder (default: QFREIGHT_DATA if set, else the user cache)")
+    fetch.add_argument("--mirror", help="base URL holding the same layout, used instead of the publishers' URLs")
+    fetch.add_argument("--accept-unverified", action="store_true",
+                       help="install files for which no SHA-256 is recorded (their computed sum is printed)")
+    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds per connection attempt (default 30)")
+    data_sub.add_parser("list", help="the data sets qfreight can fetch, and whether their sums are recorded")
+    data_sub.add_parser("where", help="the data folder tests and benchmarks use, and where it was looked for")
     return parser
 
 
@@ -142,55 +184,150 @@ def _is_problem_file(path: str) -> bool:
     return Path(path.split("#")[0]).suffix.lower() in (".toml", ".json")
 
 
+def _with_qubo_flags(config, args):
+    """The config with ``--sense``, ``--format`` and ``--target`` applied to its [qubo] section."""
+    import dataclasses
+
+    given = {key: getattr(args, key, None) for key in ("sense", "format", "target")}
+    given = {key: value for key, value in given.items() if value is not None}
+    if "target" in given and not math.isfinite(given["target"]):
+        raise InputError("command line", Issue("--target", "must be a finite number", given["target"]))
+    return dataclasses.replace(config, qubo=dataclasses.replace(config.qubo, **given)) if given else config
+
+
 def _cmd_export(args) -> int:
     from optimizer.solve.config import load_config
     from optimizer.solve.pipeline import prepare
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.formats import FORMATS, canonical_format, read_qubo, write_model, write_qubo
 
+    config = _with_qubo_flags(load_config(args.config), args)
     if _is_problem_file(args.file):
-        prepared = prepare(load_problem(args.file), load_config(args.config))
-        if args.to in ("lp", "mps"):
+        prepared = prepare(load_problem(args.file), config)
+        if FORMATS[canonical_format(args.to)].constrained:
             write_model(prepared.model, args.out, args.to)
             print(f"wrote the constrained model ({prepared.model.num_variables} variables, "
                   f"{prepared.model.num_rows} capacity rows, {len(prepared.model.groups)} one-hot rows) to {args.out}")
             return 0
         qubo = prepared.qubo
     else:
-        qubo = read_qubo(args.file)
+        qubo = read_qubo(args.file, format=config.qubo.requested_format, sense=config.qubo.requested_sense)
     fmt = canonical_format(args.to)
     if qubo.offset and not FORMATS[fmt].keeps_offset:
         print(f"note: the {fmt} format has no constant term; the offset {qubo.offset:g} is dropped", file=sys.stderr)
-    write_qubo(qubo, args.out, fmt)
-    print(f"wrote a QUBO of {qubo.num_variables} variables ({fmt}) to {args.out}")
+    # The output keeps the input's sense where the format can say so (qbsolv: as `qbsolv -m` expects).
+    sense_out = None if FORMATS[fmt].states_sense or fmt in ("bqp", "rudy") else qubo.metadata.get("sense")
+    write_qubo(qubo, args.out, fmt, sense=sense_out)
+    sense_read = qubo.metadata.get("sense", "min")
+    written = "min" if FORMATS[fmt].states_sense else (sense_out or FORMATS[fmt].sense)
+    print(f"wrote a QUBO of {qubo.num_variables} variables ({fmt}, sense {written}; read with sense {sense_read}) "
+          f"to {args.out}")
     return 0
 
 
-def _solve_qubo_file(args, config) -> int:
-    """``qfreight solve`` on a bare QUBO file: energies only (no freight KPIs)."""
+def _target_option(backend: str, qubo, config, options: dict) -> dict:
+    """``options`` with the ``--target`` objective as the backend's ``target`` energy."""
+    from backends import REGISTRY, backend_options
+    from optimizer.qubo.formats import target_energy
+
+    if config.qubo.target is None:
+        return options
+    if "target" not in backend_options(backend):
+        able = []
+        for name in REGISTRY:
+            try:
+                if "target" in backend_options(name):
+                    able.append(name)
+            except Exception:  # noqa: BLE001 - a broken optional backend cannot take a target either
+                continue
+        raise InputError("command line", Issue("--target", f"backend {backend!r} cannot stop at a target; "
+                                               f"backends that can: {', '.join(able)}", config.qubo.target))
+    return {**options, "target": target_energy(qubo, config.qubo.target)}
+
+
+def _solve_model_file(args, config, found) -> int:
+    """``qfreight solve`` on a constrained model file (LP, MPS, QPLIB with rows): CP-SAT on the model."""
+    import numpy as np
+
     from backends import create_solver
-    from optimizer.solve.hybrid import solve_qubo
-    from optimizer.qubo.formats import describe_result, read_qubo
     from optimizer.report.results import write_json_atomic
 
-    qubo = read_qubo(args.file, format=args.format)
+    model, backend = found.model, config.solver.backend
+    if backend != "cpsat":
+        raise InputError(args.file, Issue("backend", f"is a constrained model ({model.num_rows} rows, "
+                                          f"{len(model.groups)} one-hot groups): solve it with --backend cpsat "
+                                          "(CP-SAT on the model itself); QUBO backends need a penalty encoding, "
+                                          "which qfreight builds for freight problems only", backend))
+    if config.qubo.target is not None:
+        raise InputError("command line", Issue("--target", "applies to QUBO files, not to constrained models"))
+    solver = create_solver("cpsat", config.backend_options("cpsat"), source=config.source)
+    solution = solver.solve_model(model, seed=config.solver.seed, time_limit=config.solver.time_limit)
+    feasible = bool(model.is_feasible(solution.x)[0])
+    sense = found.sense
+    name = str(found.metadata.get("name") or Path(args.file).stem)
+    native = found.objective_in_file(solution.objective)
+    # A lower bound of the minimisation is an upper bound of a maximised objective.
+    bound = found.objective_in_file(solution.bound) if np.isfinite(solution.bound) else None
+    report = {
+        "source": found.metadata.get("source"), "format": found.metadata.get("format"), "name": name,
+        "sense": sense, "num_variables": model.num_variables, "rows": model.num_rows,
+        "one_hot_groups": len(model.groups), "solver": "cpsat", "status": solution.status,
+        "optimal": bool(solution.optimal and feasible), "feasible": feasible, "objective": solution.objective,
+        "objective_in_file": native, "bound_in_file": bound, "violations": model.violated_rows(solution.x)[:20],
+        "best_sample": [int(v) for v in solution.x], "ones": [model.labels[i] for i in np.flatnonzero(solution.x)],
+        "fractional_rows": list(found.metadata.get("fractional_rows", [])),
+        "timing": {"total": float(solution.seconds)}, "info": dict(solution.info),
+    }
+    out_dir = Path(args.out or Path("results") / f"{name}-cpsat")
+    path = write_json_atomic(out_dir / "results.json", report)
+    state = ("proven optimal" if report["optimal"] else "feasible") if feasible else "INFEASIBLE"
+    shown_bound = "" if bound is None or report["optimal"] else f", bound {bound:.10g}"
+    print(f"{name}: cpsat {state}, objective {native:.10g} in the file's {sense} convention{shown_bound}; "
+          f"{model.num_variables} variables, {model.num_rows} rows, {len(model.groups)} one-hot groups, sense {sense}")
+    print(f"wrote {path}")
+    return 130 if solution.interrupted else 0
+
+
+def _solve_qubo_file(args, config) -> int:
+    """``qfreight solve`` on a bare QUBO file: energies only (no freight KPIs).
+
+    The line printed and results.json both state the sense the file was read with and the best
+    objective in the file's own convention."""
+    from backends import create_solver
+    from optimizer.solve.hybrid import solve_qubo
+    from optimizer.qubo.formats import ModelFile, describe_result, read_any
+    from optimizer.report.results import write_json_atomic
+
+    config = _with_qubo_flags(config, args)
+    found = read_any(args.file, format=config.qubo.requested_format, sense=config.qubo.requested_sense)
+    if isinstance(found, ModelFile):
+        return _solve_model_file(args, config, found)
+    qubo = found
     backend = config.solver.backend
-    solver = create_solver(backend, config.backend_options(backend), source=config.source)
+    options = _target_option(backend, qubo, config, config.backend_options(backend))
+    solver = create_solver(backend, options, source=config.source)
     limit = getattr(solver, "max_variables", None)
     if limit is not None and qubo.num_variables > limit:
         print(f"QUBO of {qubo.num_variables} variables exceeds {backend}'s limit of {limit}: "
               f"solving by hybrid decomposition (warm start and refinement: simulated annealing)")
     result, _ = solve_qubo(qubo, solver, config, seed=config.solver.seed, time_limit=config.solver.time_limit)
     report = describe_result(qubo, result)
+    report["target"] = config.qubo.target
+    report["time_to_target_s"] = result.info.get("time_to_target_s")
     name = report.get("name") or Path(args.file.split("#")[0]).stem
     out_dir = Path(args.out or Path("results") / f"{name}-{backend}")
     path = write_json_atomic(out_dir / "results.json", report)
-    sense = report["sense_in_file"]
+    sense = report["sense"]
     native = report["objective_in_file"]
-    extra = "" if native is None or sense == "min" else f" (objective {native:g} in the file's {sense} convention)"
+    extra = "" if native is None else f" (objective {native:.10g} in the file's {sense} convention)"
     proven = " (proven optimal)" if result.info.get("optimal") else ""
+    reached = ""
+    if config.qubo.target is not None:
+        ttt = result.info.get("time_to_target_s")
+        reached = (f"; target {config.qubo.target:g} reached after {ttt:.4g} s" if ttt is not None
+                   else f"; target {config.qubo.target:g} not reached")
     print(f"{name}: {result.solver} best energy {result.best_energy:.10g}{extra}{proven}; "
-          f"{qubo.num_variables} variables")
+          f"{qubo.num_variables} variables, sense {sense}{reached}")
     print(f"wrote {path}")
     return 130 if result.info.get("interrupted") else 0
 
@@ -212,6 +349,10 @@ def _cmd_solve(args) -> int:
         raise InputError("command line", Issue("--time-limit", "must be > 0 seconds", config.solver.time_limit))
     if not _is_problem_file(args.file):
         return _solve_qubo_file(args, config)
+    for flag in ("format", "sense", "target"):
+        if getattr(args, flag, None) is not None:
+            raise InputError("command line", Issue(f"--{flag}", "applies to bare QUBO and model files; a freight "
+                                                   "problem always minimises its cost", getattr(args, flag)))
     problem = load_problem(args.file)
     if config.model.penalty is not None:
         print(f"note: [model] penalty = {config.model.penalty:g} replaces the penalty rule; the QUBO minimum may "
@@ -243,25 +384,35 @@ def _cmd_solve(args) -> int:
               f"{'on' if config.refine.enabled else 'off'}.")
     status = "feasible" if outcome.feasible else "INFEASIBLE"
     proven = ""
+    lexicographic = bool(outcome.prepared.model.tiers)
     if outcome.bound is not None:
         gap = (outcome.objective - outcome.bound) / max(1.0, abs(outcome.objective))
-        proven = " (proven optimal)" if outcome.optimal else f" (bound {outcome.bound:,.0f} CNY, gap {100 * gap:.2f}%)"
-    greedy_obj = result["greedy_objective_cny"]
-    summary = (f"{problem.name}: {config.solver.backend} plan {status}, cost {outcome.objective:,.0f} CNY{proven}; "
-               f"greedy dispatcher {greedy_obj:,.0f} CNY; QUBO {outcome.prepared.qubo.num_variables} variables")
+        proven = " (proven optimal)" if outcome.optimal else \
+            "" if lexicographic or not math.isfinite(outcome.bound) else \
+            f" (bound {outcome.bound:,.0f}, gap {100 * gap:.2f}%)"
+    base_name, base_obj = outcome.baseline, result["baseline_objective_cny"]
+    cost = outcome.kpis.cost_cny if outcome.kpis is not None else outcome.objective
+    what = f"cost {cost:,.0f} CNY" if not lexicographic else \
+        f"priority-weighted lateness {outcome.kpis.priority_weighted_lateness_hours if outcome.kpis else float('nan'):,.1f} h, " \
+        f"cost {cost:,.0f} CNY (service-first)"
+    summary = (f"{problem.name}: {config.solver.backend} plan {status}, {what}{proven}; "
+               f"best baseline {base_name} {outcome.baseline_kpis.cost_cny:,.0f} CNY "
+               f"(naive greedy dispatcher {outcome.baselines_kpis['greedy'].cost_cny:,.0f} CNY); "
+               f"QUBO {outcome.prepared.qubo.num_variables} variables")
     print(summary)
     if not args.quiet:
         if outcome.feasible:
             print()
-            print(kpi_table(outcome.kpis, outcome.greedy_kpis, plan_name=config.solver.backend))
-            if outcome.objective > greedy_obj + 1e-6:
-                print(f"\nThe greedy dispatcher's plan is cheaper than {config.solver.backend}'s on this run.")
+            print(kpi_table(outcome.kpis, outcome.baseline_kpis, plan_name=config.solver.backend,
+                            baseline_name=base_name))
+            if outcome.objective > base_obj + 1e-6 * max(1.0, abs(base_obj)):
+                print(f"\nThe {base_name} baseline's plan is better than {config.solver.backend}'s on this run.")
         else:
             print("The best sample violates the problem's constraints; no KPIs are reported for it:")
             for v in outcome.violations[:20]:
                 print(f"  - {v}")
             print()
-            print(kpi_table(None, outcome.greedy_kpis, plan_name=config.solver.backend))
+            print(kpi_table(None, outcome.baseline_kpis, plan_name=config.solver.backend, baseline_name=base_name))
     print(f"\nwrote {path}")
     if info.get("interrupted"):
         print("interrupted: the best plan found so far was written", file=sys.stderr)
@@ -276,7 +427,7 @@ def _cmd_compare(args) -> int:
     from optimizer.report.stats import backend_stats
     from optimizer.report.tables import summary_lines
 
-    config = load_config(args.config)
+    config = _with_qubo_flags(load_config(args.config), args)
     if args.time_limit is not None and args.time_limit <= 0:
         raise InputError("command line", Issue("--time-limit", "must be > 0 seconds", args.time_limit))
     if args.seeds < 1:
@@ -318,6 +469,45 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_pareto(args) -> int:
+    from backends import REGISTRY
+    from optimizer.freight.problem import load_problem
+    from optimizer.report.plots import pareto_figure
+    from optimizer.report.results import (default_output_dir, prepare_output_dir, write_atomic, write_bytes_atomic,
+                                          write_json_atomic)
+    from optimizer.solve.config import load_config
+    from optimizer.solve.pareto import pareto_csv, pareto_sweep
+
+    config = load_config(args.config).override(backend=args.backend, seed=args.seed, time_limit=args.time_limit)
+    if args.backend is not None and args.backend not in REGISTRY:
+        raise InputError("command line", Issue("--backend", f"unknown backend; known: {', '.join(REGISTRY)}",
+                                               args.backend))
+    if config.solver.time_limit <= 0:
+        raise InputError("command line", Issue("--time-limit", "must be > 0 seconds", config.solver.time_limit))
+    if not 1 <= args.points <= 200:
+        raise InputError("command line", Issue("--points", "must be between 1 and 200", args.points))
+    problem = load_problem(args.file)
+    out_dir = prepare_output_dir(args.out or default_output_dir(problem.name, "pareto"))
+
+    def progress(row: dict) -> None:
+        k = row["kpis"]
+        what = "INFEASIBLE" if k is None else (f"cost {k['cost_cny']:,.0f} CNY, on time {100 * k['on_time_share']:.1f}%, "
+                                               f"transfer dwell {k['dwell_hours_transfer']:,.1f} h")
+        print(f"[{row['point'] + 1}/{args.points}] weights {row['weights']}: {what}", file=sys.stderr)
+
+    doc = pareto_sweep(problem, config, points=args.points, on_point=progress)
+    write_json_atomic(out_dir / "pareto.json", doc)
+    write_atomic(out_dir / "pareto.csv", pareto_csv(doc))
+    write_bytes_atomic(out_dir / "pareto.png", pareto_figure(doc).png)
+    front = [p for p in doc["points"] if p["on_front"]]
+    best = doc["baselines"][doc["best_baseline"]]
+    print(f"{problem.name}: {len(front)} of {len(doc['points'])} plans on the front (cost, on-time share, "
+          f"transfer-yard dwell); best baseline {doc['best_baseline']}: cost {best['cost_cny']:,.0f} CNY, "
+          f"on time {100 * best['on_time_share']:.1f}%, transfer dwell {best['dwell_hours_transfer']:,.1f} h")
+    print(f"wrote {out_dir}/: pareto.json, pareto.csv, pareto.png")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from optimizer.report.stats import annotate
     from optimizer.report.results import load_results
@@ -331,6 +521,33 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_data(args) -> int:
+    from optimizer import data
+
+    if args.data_command == "where":
+        lookup = data.find_data_folder()
+        print(lookup.path if lookup.path is not None else "no data folder")
+        for step in lookup.tried:
+            print(f"  {step}")
+        return 0 if lookup.path is not None else 1
+    if args.data_command == "list":
+        for name, dataset in data.data_sets().items():
+            recorded = sum(1 for f in dataset.files if f.sha256)
+            values = len(dict(dataset.published.get("values", {})))
+            print(f"{name:<9} {len(dataset.files):>3} files ({recorded} with a recorded SHA-256), {values:>3} published "
+                  f"values; {dataset.format}, {dataset.sense}; {dataset.title}")
+        return 0
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise InputError("command line", Issue("--timeout", "must be a positive number of seconds", args.timeout))
+    dest = Path(args.dest) if args.dest else data.default_destination()
+    results = data.fetch(args.names, dest=dest, mirror=args.mirror, accept_unverified=args.accept_unverified,
+                         timeout=args.timeout)
+    unverified = sum(1 for r in results if not r.verified)
+    print(f"{len(results)} files in {dest} ({len(results) - unverified} verified against recorded SHA-256 sums, "
+          f"{unverified} unverified)")
+    return 0
+
+
 COMMANDS = {
     "solve": _cmd_solve,
     "validate": _cmd_validate,
@@ -339,7 +556,9 @@ COMMANDS = {
     "generate": _cmd_generate,
     "export": _cmd_export,
     "compare": _cmd_compare,
+    "pareto": _cmd_pareto,
     "report": _cmd_report,
+    "data": _cmd_data,
 }
 
 

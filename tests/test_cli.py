@@ -34,11 +34,11 @@ BAD_CASES = [
     ('destination = "CGO"', 'destination = "NOWHERE"', "shipments[0].destination: unknown hub id"),
     ("due = 2026-03-03T06:00:00", "due = 2026-03-01T06:00:00", "shipments[0].due: must be after release"),
     ("\ncapacity = 1", "\ncapacity = -1", "corridors[0].capacity: must be >= 0"),
-    ("wagons = 30", 'wagons = "thirty"', "shipments[0].wagons: expected an integer"),
+    ("wagons = 25", 'wagons = "thirty"', "shipments[0].wagons: expected an integer"),
     ('id = "S2"', 'id = "S1"', "shipments[1].id: duplicate id"),
     ('kind = "transfer"', 'kind = "depot"', "hubs[1].kind: expected one of inland, transfer, port"),
     ("km = 511", "km = 0", "corridors[1].km: must be > 0"),
-    ("speed_kmh = 80\ncapacity = 2", "speed_kmh = 80\ncapacity = 0",
+    ("speed_kmh = 80\ncapacity = 1", "speed_kmh = 80\ncapacity = 0",
      "shipments[0].destination: unreachable from CTU"),
     ("slots = 2", "slots = 2\ncolour = 3", "horizon.colour: unknown field"),
     ("[[shipments]]", "[[shipmens]]", "shipmens: unknown section"),
@@ -61,7 +61,7 @@ def test_bad_problem_files_exit_2_naming_the_field(tmp_path, capsys, old, new, e
 def test_validate_reports_every_issue_not_just_the_first(tmp_path, capsys):
     path = tmp_path / "many.toml"
     path.write_text(TINY.replace('destination = "CGO"', 'destination = "NOWHERE"', 1)
-                    .replace("wagons = 30", "wagons = -3", 1).replace("\ncapacity = 1", "\ncapacity = -1", 1))
+                    .replace("wagons = 25", "wagons = -3", 1).replace("\ncapacity = 1", "\ncapacity = -1", 1))
     code, _, err = run(["validate", path], capsys)
     assert code == 2
     assert "shipments[0].destination" in err and "shipments[0].wagons" in err and "corridors[0].capacity" in err

@@ -100,7 +100,7 @@ def test_rows_carry_the_benchmark_fields(run_dir):
     assert ref["kind"] == "proven optimum"
     for r in rows:
         assert r["error"] is None
-        assert r["instance"] == "tiny" and r["qubo_variables"] == 15 and r["model_variables"] == 9
+        assert r["instance"] == "tiny" and r["qubo_variables"] == 12 and r["model_variables"] == 12
         assert r["versions"]["qfreight"] and r["versions"]["numpy"]
         assert r["feasible"] is True
         assert r["gap_reference"] == "proven optimum"
@@ -136,7 +136,7 @@ def test_csv_and_json_agree(run_dir):
         for key in csv_columns(doc):
             if "." in key:
                 prefix, kpi = key.split(".", 1)
-                field = {"kpi": "kpis", "greedy": "greedy_kpis", "change_percent": "kpi_change_percent"}[prefix]
+                field = {"kpi": "kpis", "baseline": "baseline_kpis", "change_percent": "kpi_change_percent"}[prefix]
                 value = (row.get(field) or {}).get(kpi)
             else:
                 value = row.get(key)
@@ -154,7 +154,7 @@ def test_html_is_self_contained_with_every_section(run_dir):
     images = [dict(a) for t, a in tags if t == "img"]
     assert len(images) == len(FIGURES)
     assert all(img["src"].startswith("data:image/png;base64,") for img in images)
-    for text in ("Performance profile", "TTS99", "Dwell at transfer yards".lower(), "greedy dispatcher (before)"):
+    for text in ("Performance profile", "TTS99", "Dwell at transfer yards".lower(), "best baseline: regret (before)"):
         assert text.lower() in page.lower()
 
 

@@ -1,9 +1,16 @@
-"""Plans, their independent check, the KPI simulation and the greedy dispatcher baseline.
+"""Plans, their independent check and the KPI replay.
 
-Nothing here reads the QUBO or the model rows: a plan (route and departure slot per shipment)
-is re-timed on the network and checked against the problem's own capacities, and KPIs come
-from an event-driven replay in which shipments entering a corridor together are marshalled
-into shared trains (first-fit decreasing by wagons).
+Nothing here reads the QUBO, the model rows or the candidates' cost terms: a plan (route and
+departure slot per shipment, plus light-engine moves) is re-timed on the network
+(:meth:`Network.traverse`, the one set of operating rules) and checked against the problem's
+own capacities, and KPIs come from an event replay that forms trains by the wagonload rule
+(:data:`optimizer.freight.problem.TRAIN_FORMATION_RULE`): the wagons entering a corridor in one
+direction at one slot boundary make ``ceil(wagons / wagons_per_train)`` trains, whatever order
+the shipments come in. Every locomotive travels with its train and is available at the far end
+after the hub's turnaround time; a hub's fleet may never go negative.
+
+Costs are kept to the fen per shipment movement, per train and per deferral, as the model
+keeps them, so a feasible plan's replayed cost equals its model objective (tested).
 """
 
 from __future__ import annotations
@@ -16,12 +23,24 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from optimizer.freight.candidates import CandidateSet, movement_costs, trains_for
-from optimizer.freight.network import Movement, Network
+from optimizer.freight.network import Movement, Network, minutes
 from optimizer.freight.problem import Problem
 
-__all__ = ["Plan", "Assignment", "Kpis", "decode", "encode_plan", "check_plan", "simulate",
-           "kpi_deltas", "plan_table", "KPI_LABELS"]
+__all__ = [
+    "KPI_LABELS",
+    "LOWER_IS_BETTER",
+    "Assignment",
+    "Kpis",
+    "LightEngine",
+    "Plan",
+    "check_plan",
+    "decode",
+    "encode_plan",
+    "kpi_deltas",
+    "plan_table",
+    "simulate",
+    "train_batches",
+]
 
 
 @dataclass(frozen=True)
@@ -32,17 +51,38 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class LightEngine:
+    """``count`` locomotives running without wagons from ``origin`` to ``destination``, entering
+    the corridor at the start of ``slot``."""
+
+    corridor: str
+    origin: str
+    destination: str
+    slot: int
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class Plan:
-    """One decision per shipment (in problem order); ``problems`` lists decode failures."""
+    """One decision per shipment (in problem order) and light-engine moves; ``problems`` lists
+    decode failures."""
 
     assignments: tuple[Assignment, ...]
     problems: tuple[str, ...] = ()
+    light_engines: tuple[LightEngine, ...] = ()
 
 
-def decode(cset: CandidateSet, x: np.ndarray) -> Plan:
-    """Plan of one model assignment (variable i = candidate i). Shipments with no or several
-    chosen plans are reported in ``problems`` and left out of ``assignments``."""
+def decode(cset, x: np.ndarray) -> Plan:
+    """Plan of a model assignment: variable i = candidate i; the train counts after the plans
+    (when given) add light engines wherever a batch runs more trains than its wagons need.
+
+    Shipments with no or several chosen plans, and batches with fewer trains than their wagons
+    need, are reported in ``problems``.
+    """
+    from optimizer.freight.model import aux_layout
+
     x = np.asarray(x).ravel()
+    n_plans = len(cset.candidates)
     assignments: list[Assignment] = []
     problems: list[str] = []
     for shipment, members in zip(cset.problem.shipments, cset.groups):
@@ -53,16 +93,48 @@ def decode(cset: CandidateSet, x: np.ndarray) -> Plan:
             continue
         cand = cset.candidates[chosen[0]]
         assignments.append(Assignment(shipment.id, cand.route, cand.slot))
-    return Plan(tuple(assignments), tuple(problems))
+    light: list[LightEngine] = []
+    if x.size > n_plans:
+        layout = aux_layout(cset)
+        trains = layout.trains(x[None, :])[0]
+        wagons = np.zeros(len(cset.batches), dtype=np.int64)
+        for i in np.flatnonzero(x[:n_plans]):
+            for b, w in cset.candidates[i].uses:
+                wagons[b] += w
+        need = -(-wagons // cset.problem.costs.wagons_per_train)
+        problem = cset.problem
+        for b in np.flatnonzero(trains != need):
+            label = cset.batches.label(problem, int(b))
+            if trains[b] < need[b]:
+                problems.append(f"trains {label}: {trains[b]} trains for {wagons[b]} wagons "
+                                f"(need {need[b]} of {problem.costs.wagons_per_train})")
+                continue
+            c = problem.corridors[int(cset.batches.corridor[b])]
+            a, z = (c.origin, c.destination) if cset.batches.direction[b] == 0 else (c.destination, c.origin)
+            light.append(LightEngine(c.id, a, z, int(cset.batches.slot[b]), int(trains[b] - need[b])))
+    return Plan(tuple(assignments), tuple(problems), tuple(light))
 
 
-def encode_plan(cset: CandidateSet, plan: Plan) -> np.ndarray:
-    """Model assignment of a plan (inverse of :func:`decode` for plans built from candidates)."""
+def encode_plan(cset, plan: Plan) -> np.ndarray:
+    """Full model assignment of a plan built from candidates (inverse of :func:`decode`): plans,
+    then every batch's trains (wagons' need plus the plan's light engines)."""
+    from optimizer.freight.model import aux_layout, complete
+
     index = {(c.shipment, c.route, c.slot): i for i, c in enumerate(cset.candidates)}
     x = np.zeros(len(cset.candidates), dtype=np.uint8)
     for a in plan.assignments:
         x[index[(a.shipment, a.route, a.slot)]] = 1
-    return x
+    full = complete(cset, x)
+    if plan.light_engines:
+        layout = aux_layout(cset)
+        trains = layout.trains(full[None, :])[0]
+        problem = cset.problem
+        for le in plan.light_engines:
+            c = problem.corridor_index[le.corridor]
+            d = 0 if problem.corridors[c].origin == le.origin else 1
+            trains[cset.batches.index[(c, d, le.slot)]] += le.count
+        full[len(cset.candidates):] = layout.encode(trains, cset.batches.upper)
+    return full
 
 
 def _movements(problem: Problem, plan: Plan, network: Network) -> dict[str, Movement]:
@@ -74,17 +146,79 @@ def _movements(problem: Problem, plan: Plan, network: Network) -> dict[str, Move
     return moves
 
 
+@dataclass(frozen=True)
+class _Batch:
+    corridor: str
+    origin: str
+    destination: str
+    enter: int  # minute
+    exit: int  # minute
+    km: float
+    traction: str
+    wagons: int
+    tonnes: float  # cargo + tare
+    loaded_trains: int
+    light: int
+
+    @property
+    def trains(self) -> int:
+        return self.loaded_trains + self.light
+
+
+def train_batches(problem: Problem, plan: Plan, moves: Mapping[str, Movement] | None = None,
+                  network: Network | None = None) -> list[_Batch]:
+    """The trains a plan runs: every (corridor, direction, entry minute) with its wagons, as
+    ``ceil(wagons / wagons_per_train)`` loaded trains plus the plan's light engines there."""
+    network = network or Network(problem)
+    moves = _movements(problem, plan, network) if moves is None else moves
+    k = problem.costs
+    shipments = {s.id: s for s in problem.shipments}
+    # Event queue of leg entries; entries with the same key join one batch whatever their order.
+    queue: list[tuple[int, str, str, int]] = []
+    for sid, move in moves.items():
+        for j, leg in enumerate(move.legs):
+            heapq.heappush(queue, (minutes(leg.enter), leg.corridor, sid, j))
+    groups: dict[tuple[int, str, str], list[tuple[str, int]]] = defaultdict(list)
+    while queue:
+        t, corridor, sid, j = heapq.heappop(queue)
+        groups[(t, corridor, moves[sid].legs[j].origin)].append((sid, j))
+    light: dict[tuple[int, str, str], int] = defaultdict(int)
+    slot_min = problem.horizon.slot_minutes
+    for le in plan.light_engines:
+        light[(le.slot * slot_min, le.corridor, le.origin)] += le.count
+    out = []
+    for key in sorted(set(groups) | set(light)):
+        t, corridor, origin = key
+        members = groups.get(key, [])
+        if members:
+            leg = moves[members[0][0]].legs[members[0][1]]
+            destination, exit_, km, traction = leg.destination, minutes(leg.exit), leg.km, leg.traction
+        else:
+            c = problem.corridors[problem.corridor_index[corridor]]
+            destination = c.destination if c.origin == origin else c.origin
+            exit_, _ = network.run(c, t)
+            exit_ = -1 if exit_ is None else exit_
+            km, traction = c.km, c.traction
+        wagons = sum(shipments[s].wagons for s, _ in members)
+        tonnes = sum(shipments[s].tonnes + shipments[s].wagons * k.tare_tonnes_per_wagon for s, _ in members)
+        out.append(_Batch(corridor, origin, destination, t, exit_, km, traction, wagons, tonnes,
+                          -(-wagons // k.wagons_per_train), light.get(key, 0)))
+    return out
+
+
 def check_plan(problem: Problem, plan: Plan) -> list[str]:
     """Every violation of the problem's constraints by ``plan`` (empty list: feasible)."""
     violations = list(plan.problems)
     network = Network(problem)
     horizon = problem.horizon
-    W = problem.costs.wagons_per_train
+    slot_min = horizon.slot_minutes
     shipments = {s.id: s for s in problem.shipments}
+    closures: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for e in problem.weather:
+        if e.closed:
+            closures[e.corridor].append((minutes(e.start), minutes(e.end)))
     seen: set[str] = set()
-    corridor_wagons: dict[tuple[str, str, int], float] = defaultdict(float)
-    yard_wagons: dict[tuple[str, int], float] = defaultdict(float)
-    locos: dict[tuple[str, int], int] = defaultdict(int)
+    moves: dict[str, Movement] = {}
     for a in plan.assignments:
         s = shipments.get(a.shipment)
         if s is None:
@@ -104,52 +238,90 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
         if not (0 <= a.slot < horizon.slots):
             violations.append(f"shipment {s.id}: departure slot {a.slot} outside the horizon (0..{horizon.slots - 1})")
             continue
-        if a.slot * horizon.slot_hours < s.release - 1e-9:
+        if a.slot * slot_min < minutes(s.release):
             violations.append(f"shipment {s.id}: departs in slot {a.slot}, before its release")
         move = network.traverse(a.route, a.slot * horizon.slot_hours)
+        moves[s.id] = move
         for leg in move.legs:
-            if network.speed_factor(leg.corridor, leg.enter) == 0.0:
-                violations.append(f"shipment {s.id}: enters closed corridor {leg.corridor}")
-            corridor_wagons[(leg.origin, leg.destination, horizon.slot_of(leg.enter))] += s.wagons
-        for stop in move.stops:
-            yard_wagons[(stop.hub, horizon.slot_of(stop.arrive))] += s.wagons
-        for slot in range(horizon.slot_of(move.depart), horizon.slot_of(move.arrive) + 1):
-            locos[(s.origin, slot)] += math.ceil(s.wagons / W)
+            enter, exit_ = minutes(leg.enter), minutes(leg.exit)
+            for start, end in closures.get(leg.corridor, ()):
+                if enter < end and start < exit_:
+                    violations.append(f"shipment {s.id}: runs on {leg.corridor} from minute {enter} to {exit_} "
+                                      f"through its closure ({start} to {end})")
     for s in problem.shipments:
         if s.id not in seen and not any(p.startswith(f"shipment {s.id}:") for p in plan.problems):
             violations.append(f"shipment {s.id} has no plan")
-    for (a, b, slot), wagons in sorted(corridor_wagons.items()):
-        cap = network.corridor(a, b).capacity * W
-        if wagons > cap:
-            violations.append(f"corridor {a}>{b} in slot {slot}: {wagons:g} wagons > capacity {cap:g}")
-    for (hub, slot), wagons in sorted(yard_wagons.items()):
-        cap = problem.hub(hub).yard_capacity * W
-        if wagons > cap:
-            violations.append(f"yard {hub} in slot {slot}: {wagons:g} wagons > capacity {cap:g}")
-    for (hub, slot), count in sorted(locos.items()):
-        if count > problem.hub(hub).locomotives:
-            violations.append(f"locomotives at {hub} in slot {slot}: {count} needed > {problem.hub(hub).locomotives}")
+    for le in plan.light_engines:
+        c = problem.corridor_index.get(le.corridor)
+        cor = None if c is None else problem.corridors[c]
+        if cor is None or cor.capacity <= 0 or le.origin not in (cor.origin, cor.destination) or le.count < 1 \
+                or le.slot < 0:
+            violations.append(f"light engine {le}: no such corridor, direction, slot or count")
+            continue
+        if network.run(cor, le.slot * slot_min)[0] is None:
+            violations.append(f"light engine on {le.corridor} in slot {le.slot}: a closure stops it")
+    if violations:
+        return violations
+
+    batches = train_batches(problem, plan, moves, network)
+    corridors = {c.id: c for c in problem.corridors}
+    yard: dict[tuple[str, int], int] = defaultdict(int)
+    events: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # hub -> (minute, order, change)
+    for b in batches:
+        slot = b.enter // slot_min
+        cap = corridors[b.corridor].capacity
+        if b.trains > cap:
+            violations.append(f"corridor {b.origin}>{b.destination} in slot {slot}: {b.trains} trains "
+                              f"({b.wagons} wagons, {b.light} light) > {cap} paths")
+        hub = problem.hub(b.destination)
+        handling = math.ceil(hub.handling_hours * 60.0 - 1e-9)
+        first = b.exit // slot_min
+        for occupied in range(first, max(first, (b.exit + handling - 1) // slot_min) + 1):
+            yard[(b.destination, occupied)] += b.trains
+        turnaround = math.ceil(hub.turnaround_hours * 60.0 - 1e-9)
+        # Arrivals available at a minute count before departures at that minute.
+        events[b.origin].append((b.enter, 1, -b.trains))
+        events[b.destination].append((b.exit + turnaround, 0, b.trains))
+    for (hub_id, slot), trains in sorted(yard.items()):
+        cap = problem.hub(hub_id).yard_capacity
+        if trains > cap:
+            violations.append(f"yard {hub_id} in slot {slot}: {trains} trains > capacity {cap}")
+    for hub_id, evs in sorted(events.items()):
+        stock = problem.hub(hub_id).locomotives
+        for minute, _, change in sorted(evs):
+            stock += change
+            if stock < 0:
+                violations.append(f"locomotives at {hub_id} at minute {minute} (slot {minute // slot_min}): "
+                                  f"{-stock} more leave than are there")
+                break
     return violations
 
 
 @dataclass(frozen=True)
 class Kpis:
-    """Operator KPIs of one plan. Hours, litres, kWh, CNY."""
+    """Operator KPIs of one plan. Hours, litres, kWh, kg, tonnes, CNY."""
 
     shipments: int
     moved: int
     deferred: int
+    deferred_tonnes: float
     on_time_share: float  # of all shipments: delivered by due (and berth cut-off)
     priority_weighted_on_time: float
-    lateness_hours: float  # sum over moved shipments
-    dwell_hours_transfer: float  # shipment-hours at transfer yards
-    dwell_hours_total: float  # at all intermediate hubs and closure holds
+    lateness_hours: float  # sum over moved shipments, against the due time
+    priority_weighted_lateness_hours: float  # sum of priority x max(late vs due, late vs berth cut-off)
+    dwell_hours_transfer: float  # shipment-hours at transfer yards (origin waits there included)
+    dwell_hours_total: float  # at origins (from the release), intermediate hubs and closure holds
     diesel_litres: float
     electric_kwh: float
-    trains: int  # trains run after consolidation (one per corridor leg)
+    co2_kg: float
+    tonne_km: float  # net cargo tonne-km moved
+    diesel_litres_per_tonne_km: float  # per moved net tonne-km (0 when nothing moved)
+    electric_kwh_per_tonne_km: float
+    trains: int  # trains run, one per corridor leg (loaded and light)
+    light_engines: int
     train_km: float
     berth_misses: int
-    cost_cny: float  # the plan's cost with actual train formation
+    cost_cny: float  # the plan's cost, trains as formed by the wagonload rule
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -159,97 +331,117 @@ KPI_LABELS: Mapping[str, tuple[str, str]] = {
     "dwell_hours_transfer": ("Dwell at transfer yards", "h"),
     "diesel_litres": ("Diesel", "L"),
     "electric_kwh": ("Electricity", "kWh"),
+    "co2_kg": ("CO2", "kg"),
+    "diesel_litres_per_tonne_km": ("Diesel per moved tonne-km", "L"),
+    "electric_kwh_per_tonne_km": ("Electricity per moved t-km", "kWh"),
     "on_time_share": ("On-time share", "%"),
     "priority_weighted_on_time": ("Priority-weighted on-time", "%"),
     "lateness_hours": ("Lateness", "h"),
+    "priority_weighted_lateness_hours": ("Priority-weighted lateness", "h"),
     "deferred": ("Deferred shipments", ""),
+    "deferred_tonnes": ("Deferred freight", "t"),
     "trains": ("Trains run", ""),
+    "light_engines": ("Light-engine moves", ""),
     "train_km": ("Train-km", "km"),
     "berth_misses": ("Vessel cut-offs missed", ""),
     "cost_cny": ("Cost", "CNY"),
 }
 
+#: KPIs where a higher value is better (every other KPI: lower is better).
+HIGHER_IS_BETTER = frozenset({"on_time_share", "priority_weighted_on_time"})
+LOWER_IS_BETTER = frozenset(KPI_LABELS) - HIGHER_IS_BETTER
+
+
+def _deferral_value(problem: Problem, network: Network, s) -> float:
+    if s.value_cny is not None:
+        return s.value_cny * s.priority
+    return s.tonnes * problem.costs.revenue_per_tonne_km * network.shortest_km(s.origin, s.destination) * s.priority
+
 
 def simulate(problem: Problem, plan: Plan) -> Kpis:
-    """Replay ``plan`` event by event and measure it (the plan should pass :func:`check_plan`)."""
+    """Replay ``plan`` and measure it (the plan should pass :func:`check_plan`)."""
     network = Network(problem)
     k = problem.costs
-    W = k.wagons_per_train
     shipments = {s.id: s for s in problem.shipments}
     moves = _movements(problem, plan, network)
+    cost = 0.0
+    diesel = electric = train_km = 0.0
+    trains = light = 0
+    for b in train_batches(problem, plan, moves, network):
+        # The wagons' (cargo + tare) share of the fuel is the shipments'; each train adds its locomotive.
+        loco_tkm = k.locomotive_tonnes * b.km
+        if b.traction == "diesel":
+            turnaround = math.ceil(problem.hub(b.destination).turnaround_hours * 60.0 - 1e-9) / 60.0
+            per_train_diesel = loco_tkm * k.diesel_litres_per_gross_tonne_km + \
+                turnaround * k.diesel_litres_per_idle_locomotive_hour
+            per_train_kwh = 0.0
+        else:
+            per_train_diesel, per_train_kwh = 0.0, loco_tkm * k.electric_kwh_per_gross_tonne_km
+        per_train_cost = round(b.km * k.train_cost_per_km + per_train_diesel * k.diesel_price_per_litre
+                               + per_train_kwh * k.electricity_price_per_kwh, 2)
+        cost += b.trains * per_train_cost
+        diesel += b.trains * per_train_diesel
+        electric += b.trains * per_train_kwh
+        trains += b.trains
+        light += b.light
+        train_km += b.trains * b.km
 
-    # Event queue: (time, order, kind, shipment, leg index). Corridor entries at the same time
-    # and place are marshalled together into trains.
-    events: list[tuple[float, int, str, str, int]] = []
-    for sid, move in moves.items():
-        for j, leg in enumerate(move.legs):
-            heapq.heappush(events, (leg.enter, 0, "enter", sid, j))
-        heapq.heappush(events, (move.arrive, 1, "deliver", sid, -1))
-    diesel = electric = train_km = cost = 0.0
-    trains = 0
-    lateness = 0.0
+    lateness = weighted_lateness = 0.0
     on_time = on_time_weight = 0.0
     berth_misses = 0
-    while events:
-        t, _, kind, sid, j = heapq.heappop(events)
-        if kind == "enter":
-            batch = [(sid, j)]
-            while events and events[0][0] == t and events[0][2] == "enter" and \
-                    moves[events[0][3]].legs[events[0][4]].corridor == moves[sid].legs[j].corridor and \
-                    moves[events[0][3]].legs[events[0][4]].origin == moves[sid].legs[j].origin:
-                _, _, _, sid2, j2 = heapq.heappop(events)
-                batch.append((sid2, j2))
-            leg = moves[sid].legs[j]
-            # First-fit decreasing: shipments' wagon blocks into trains of at most W wagons.
-            loads: list[list[str]] = []
-            fill: list[int] = []
-            for s2, _ in sorted(batch, key=lambda b: -shipments[b[0]].wagons):
-                w = shipments[s2].wagons
-                slot = next((n for n, f in enumerate(fill) if f + w <= W), None)
-                if slot is None:
-                    loads.append([s2])
-                    fill.append(w)
-                else:
-                    loads[slot].append(s2)
-                    fill[slot] += w
-            for load in loads:
-                gross = k.locomotive_tonnes + sum(shipments[s].tonnes + shipments[s].wagons * k.tare_tonnes_per_wagon
-                                                  for s in load)
-                trains += 1
-                train_km += leg.km
-                cost += leg.km * k.train_cost_per_km
-                if leg.traction == "diesel":
-                    diesel += gross * leg.km * k.diesel_litres_per_gross_tonne_km
-                else:
-                    electric += gross * leg.km * k.electric_kwh_per_gross_tonne_km
-        else:
-            s = shipments[sid]
-            move = moves[sid]
-            terms = movement_costs(problem, s, move)
-            idle = sum(stop.dwell for stop, leg in zip(move.stops, move.legs) if leg.traction == "diesel")
-            diesel += idle * trains_for(s, problem) * k.diesel_litres_per_idle_locomotive_hour
-            cost += terms["dwell_cny"] + terms["lateness_cny"] + terms["berth_cny"]
-            lateness += terms["lateness_hours"]
-            missed = terms["berth_cny"] > 0
-            berth_misses += int(missed)
-            if terms["lateness_hours"] <= 1e-9 and not missed:
-                on_time += 1
-                on_time_weight += s.priority
-    cost += diesel * k.diesel_price_per_litre + electric * k.electricity_price_per_kwh
+    tonne_km = 0.0
+    dwell_transfer = dwell_total = 0.0
+    for sid, move in moves.items():
+        s = shipments[sid]
+        wagon_tonnes = s.tonnes + s.wagons * k.tare_tonnes_per_wagon
+        d = sum(wagon_tonnes * leg.km * k.diesel_litres_per_gross_tonne_km for leg in move.legs
+                if leg.traction == "diesel")
+        e = sum(wagon_tonnes * leg.km * k.electric_kwh_per_gross_tonne_km for leg in move.legs
+                if leg.traction != "diesel")
+        diesel += d
+        electric += e
+        tonne_km += s.tonnes * move.km
+        origin_wait = move.legs[0].enter - max(s.release, 0.0)
+        waits = origin_wait + sum(stop.dwell for stop in move.stops)
+        dwell_total += waits
+        dwell_transfer += sum(stop.dwell for stop in move.stops if problem.hub(stop.hub).kind == "transfer")
+        if problem.hub(s.origin).kind == "transfer":
+            dwell_transfer += origin_wait
+        late = max(0.0, move.arrive - s.due)
+        worst = late
+        missed = False
+        if s.berth is not None:
+            ready = move.arrive + math.ceil(problem.hub(s.destination).handling_hours * 60.0 - 1e-9) / 60.0
+            cutoff = problem.berth(s.berth).cutoff
+            if ready > cutoff + 1e-9:
+                missed = True
+                worst = max(worst, ready - cutoff)
+        lateness += late
+        weighted_lateness += worst * s.priority
+        berth_misses += int(missed)
+        if worst == 0.0:
+            on_time += 1
+            on_time_weight += s.priority
+        cost += round(d * k.diesel_price_per_litre + e * k.electricity_price_per_kwh
+                      + waits * s.wagons * k.dwell_cost_per_wagon_hour
+                      + worst * s.priority * k.lateness_cost_per_priority_hour
+                      + (k.berth_miss_cost if missed else 0.0), 2)
     deferred = [s for s in problem.shipments if s.id not in moves]
-    cost += sum(k.defer_cost_per_priority * s.priority for s in deferred)
-    dwell_transfer = sum(stop.dwell for m in moves.values() for stop in m.stops
-                         if problem.hub(stop.hub).kind == "transfer")
-    dwell_total = sum(m.origin_wait + sum(stop.dwell for stop in m.stops) for m in moves.values())
+    cost += sum(round(_deferral_value(problem, network, s), 2) for s in deferred)
     n = len(problem.shipments)
     total_priority = sum(s.priority for s in problem.shipments)
     return Kpis(
-        shipments=n, moved=len(moves), deferred=len(deferred),
+        shipments=n, moved=len(moves), deferred=len(deferred), deferred_tonnes=sum(s.tonnes for s in deferred),
         on_time_share=on_time / n if n else 1.0,
         priority_weighted_on_time=on_time_weight / total_priority if total_priority else 1.0,
-        lateness_hours=lateness, dwell_hours_transfer=dwell_transfer, dwell_hours_total=dwell_total,
-        diesel_litres=diesel, electric_kwh=electric, trains=trains, train_km=train_km,
-        berth_misses=berth_misses, cost_cny=cost,
+        lateness_hours=lateness, priority_weighted_lateness_hours=weighted_lateness,
+        dwell_hours_transfer=dwell_transfer, dwell_hours_total=dwell_total,
+        diesel_litres=diesel, electric_kwh=electric,
+        co2_kg=diesel * k.co2_kg_per_diesel_litre + electric * k.co2_kg_per_kwh,
+        tonne_km=tonne_km,
+        diesel_litres_per_tonne_km=diesel / tonne_km if tonne_km else 0.0,
+        electric_kwh_per_tonne_km=electric / tonne_km if tonne_km else 0.0,
+        trains=trains, light_engines=light, train_km=train_km, berth_misses=berth_misses, cost_cny=cost,
     )
 
 

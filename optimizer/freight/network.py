@@ -2,18 +2,25 @@
 
 Operating rules (shared by candidate generation, the plan checker and the simulation):
 - A train leaves its origin at the start of its departure slot.
-- On each corridor it runs at ``speed_kmh * speed_factor`` of the weather event active when it
-  enters; if the corridor is closed then, it waits at the hub until the closure ends and leaves
-  at the next slot boundary.
-- At an intermediate hub the train is handled (``handling_hours``) and leaves at the first slot
-  boundary after handling (yards release trains on timetable paths). The time between arrival
-  and departure is dwell.
+- On each corridor it runs at ``speed_kmh`` times the speed factor of the weather in force at
+  each moment (the worst event wins); a speed change in mid-run is integrated piecewise. The run
+  time is rounded up to the whole minute.
+- A train may not enter a corridor that it cannot leave before a closure starts: it waits at the
+  hub until the closure ends and leaves at the next slot boundary (the wait is dwell).
+- At an intermediate hub the train is handled (``handling_hours``, rounded up to the minute) and
+  its wagons leave at the first slot boundary after handling (yards release trains on timetable
+  paths). The time between arrival and departure is dwell.
 - At the destination, the cargo is delivered on arrival; a port berth additionally needs the
   port's handling time before the vessel cut-off.
+
+Internally every time is a whole number of minutes since the horizon start; :class:`Leg` and
+:class:`Stop` report hours (minutes / 60).
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,7 +28,12 @@ import networkx as nx
 
 from optimizer.freight.problem import Corridor, Problem
 
-__all__ = ["Leg", "Movement", "Network"]
+__all__ = ["Leg", "Movement", "Network", "Stop", "minutes"]
+
+
+def minutes(hours: float) -> int:
+    """Hours that are whole minutes (as qfreight keeps them) back to an exact integer."""
+    return int(round(hours * 60.0))
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,7 @@ class Leg:
     corridor: str  # corridor id
     origin: str
     destination: str
-    enter: float  # hours since horizon start
+    enter: float  # hours since horizon start (a slot boundary)
     exit: float
     km: float
     traction: str
@@ -76,63 +88,116 @@ class Network:
         for c in problem.corridors:
             if c.capacity > 0:
                 self.graph.add_edge(c.origin, c.destination, corridor=c)
-        self._events: dict[str, list] = {}
+        # Per corridor: events as (start, end, factor) in minutes, and the sorted moments the weather changes.
+        self._events: dict[str, list[tuple[int, int, float]]] = {}
         for event in problem.weather:
-            self._events.setdefault(event.corridor, []).append(event)
+            self._events.setdefault(event.corridor, []).append(
+                (minutes(event.start), minutes(event.end), event.speed_factor))
+        self._breaks = {cid: sorted({t for s, e, _ in evs for t in (s, e)}) for cid, evs in self._events.items()}
+        self._slot = problem.horizon.slot_minutes
+        self._handling = {h.id: math.ceil(h.handling_hours * 60.0 - 1e-9) for h in problem.hubs}
 
     def corridor(self, a: str, b: str) -> Corridor:
         return self.graph.edges[a, b]["corridor"]
 
-    def speed_factor(self, corridor_id: str, hour: float) -> float:
-        """Multiplier on the speed of a train entering at ``hour`` (0 = closed); worst event wins."""
+    # ------------------------------------------------------------------ weather
+    def _factor(self, corridor_id: str, minute: float) -> float:
         factor = 1.0
-        for event in self._events.get(corridor_id, ()):
-            if event.start <= hour < event.end:
-                factor = min(factor, event.speed_factor)
+        for start, end, f in self._events.get(corridor_id, ()):
+            if start <= minute < end:
+                factor = min(factor, f)
         return factor
 
-    def closure_end(self, corridor_id: str, hour: float) -> float:
-        """When a corridor closed at ``hour`` reopens (chained closures followed)."""
-        t = hour
+    def speed_factor(self, corridor_id: str, hour: float) -> float:
+        """Multiplier on the speed at ``hour`` (0 = closed); the worst event in force wins."""
+        return self._factor(corridor_id, hour * 60.0)
+
+    def _closure_end(self, corridor_id: str, minute: float) -> int:
+        """When a corridor closed at ``minute`` reopens (chained and overlapping closures followed)."""
+        t = minute
         moved = True
         while moved:
             moved = False
-            for event in self._events.get(corridor_id, ()):
-                if event.closed and event.start <= t < event.end:
-                    t = event.end
+            for start, end, f in self._events.get(corridor_id, ()):
+                if f == 0.0 and start <= t < end:
+                    t = end
                     moved = True
-        return t
+        return int(t)
 
+    def run(self, corridor: Corridor, enter: int) -> tuple[int | None, int | None]:
+        """Run a train over ``corridor`` entering at minute ``enter``.
+
+        Returns ``(exit, None)`` with the exit minute (rounded up), or ``(None, reopen)`` when a
+        closure is in force at entry or starts before the train would leave; ``reopen`` is the
+        minute that closure ends.
+        """
+        breaks = self._breaks.get(corridor.id, ())
+        t = float(enter)
+        remaining = corridor.km
+        while True:
+            f = self._factor(corridor.id, t)
+            if f == 0.0:
+                return None, self._closure_end(corridor.id, t)
+            per_minute = corridor.speed_kmh * f / 60.0
+            k = bisect.bisect_right(breaks, t)
+            nxt = breaks[k] if k < len(breaks) else math.inf
+            if (nxt - t) * per_minute >= remaining:
+                return math.ceil(t + remaining / per_minute - 1e-9), None
+            remaining -= (nxt - t) * per_minute
+            t = nxt
+
+    def first_run(self, corridor: Corridor, ready: int) -> tuple[int, int]:
+        """The earliest slot boundary at or after minute ``ready`` from which a train can run the
+        whole corridor without meeting a closure, and its exit minute: ``(enter, exit)``."""
+        enter = -(-ready // self._slot) * self._slot
+        while True:
+            exit_, reopen = self.run(corridor, enter)
+            if exit_ is not None:
+                return enter, exit_
+            enter = -(-reopen // self._slot) * self._slot
+
+    def leg_exit(self, corridor: Corridor, enter_hours: float) -> float | None:
+        """Exit hour of a train entering at ``enter_hours``, or None when a closure stops it."""
+        exit_, _ = self.run(corridor, minutes(enter_hours))
+        return None if exit_ is None else exit_ / 60.0
+
+    # ------------------------------------------------------------------ movements
     def traverse(self, route: tuple[str, ...], depart: float) -> Movement:
-        """Time a train along ``route`` leaving its origin at ``depart`` (hours)."""
-        horizon = self.problem.horizon
-        t = depart
+        """Time a train along ``route`` leaving its origin at ``depart`` (hours, a slot boundary)."""
+        t = minutes(depart)
         legs: list[Leg] = []
         stops: list[Stop] = []
-        origin_wait = 0.0
+        origin_wait = 0
+        last = len(route) - 2
         for k, (a, b) in enumerate(zip(route[:-1], route[1:])):
             c = self.corridor(a, b)
-            if self.speed_factor(c.id, t) == 0.0:
-                reopen = horizon.next_boundary(self.closure_end(c.id, t))
-                if k == 0:
-                    origin_wait += reopen - t
-                else:
-                    # The held time is added to the stop's dwell below.
-                    stops[-1] = Stop(stops[-1].hub, stops[-1].arrive, reopen)
-                t = reopen
-            travel = c.km / (c.speed_kmh * self.speed_factor(c.id, t))
-            legs.append(Leg(c.id, a, b, t, t + travel, c.km, c.traction))
-            t += travel
-            if k < len(route) - 2:
-                hub = self.problem.hub(b)
-                leave = horizon.next_boundary(t + hub.handling_hours)
-                stops.append(Stop(b, t, leave))
+            enter, exit_ = self.first_run(c, t)
+            if k == 0:
+                origin_wait = enter - t
+            elif enter > t:
+                # Held at the intermediate hub by a closure ahead: that is dwell there too.
+                stops[-1] = Stop(stops[-1].hub, stops[-1].arrive, enter / 60.0)
+            legs.append(Leg(c.id, a, b, enter / 60.0, exit_ / 60.0, c.km, c.traction))
+            if k < last:
+                leave = -(-(exit_ + self._handling[b]) // self._slot) * self._slot
+                stops.append(Stop(b, exit_ / 60.0, leave / 60.0))
                 t = leave
-        return Movement(tuple(route), depart, tuple(legs), tuple(stops), origin_wait)
+        return Movement(tuple(route), depart, tuple(legs), tuple(stops), origin_wait / 60.0)
 
     def nominal_hours(self, a: str, b: str) -> float:
         c = self.corridor(a, b)
         return c.km / c.speed_kmh
+
+    def shortest_km(self, origin: str, destination: str) -> float:
+        """Line kilometres of the shortest route (by distance) between two hubs."""
+        return float(self._km_lengths(origin).get(destination, math.inf))
+
+    def _km_lengths(self, origin: str) -> dict[str, float]:
+        cache = self.__dict__.setdefault("_km_cache", {})
+        if origin not in cache:
+            cache[origin] = nx.single_source_dijkstra_path_length(
+                self.graph, origin, weight=lambda a, b, d: d["corridor"].km)
+        return cache[origin]
 
     def k_shortest_routes(self, origin: str, destination: str, k: int, hour: float | None) -> list[tuple[str, ...]]:
         """Up to k loop-free routes, shortest first by travel time under the weather at ``hour``

@@ -1,10 +1,25 @@
 """Freight problem files (TOML or JSON, one schema) and the validated domain model.
 
 Units: times are datetimes in files and hours since the horizon start inside qfreight;
-distances km, speeds km/h, masses tonnes, fuel litres, electricity kWh, money CNY.
+distances km, speeds km/h, masses tonnes, fuel litres, electricity kWh, money CNY, CO2 kg.
+
+Times are kept to the whole minute: a release is rounded up to the next minute, a due time
+and a vessel cut-off down, a weather event's start down and its end up (every rounding makes
+the plan a little more conservative). Run, handling and turnaround times are rounded up to
+the minute by :mod:`optimizer.freight.network`. Durations are therefore exact multiples of a
+minute, which lets dwell and lateness enter integer constraint rows exactly.
+
+Train formation (wagonload): a shipment's wagons may be split across trains on any leg, and
+trains are re-formed at every yard. The trains entering a corridor in one direction in one
+slot are ``ceil(wagons entering / wagons_per_train)``; corridor ``capacity`` limits them (train
+paths per slot per direction) and a hub's ``yard_capacity`` limits the trains it handles per
+slot (every train arriving, at an intermediate hub or at the destination, occupies the yard in
+every slot its handling time overlaps).
 
 Validation collects every issue it finds (with the field path, e.g. ``shipments[3].due``)
-before raising one :class:`InputError`, so ``qfreight validate`` can list them all.
+before raising one :class:`InputError`, so ``qfreight validate`` can list them all. Every
+numeric field has a stated, physically plausible range, and the sizes whose product drives
+the model's size are bounded (:data:`LIMITS`), so anything that validates can be prepared.
 """
 
 from __future__ import annotations
@@ -12,9 +27,10 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,12 +38,51 @@ from typing import Any
 from optimizer.errors import InputError, Issue
 
 __all__ = [
-    "Horizon", "Hub", "Corridor", "Shipment", "Berth", "WeatherEvent", "Costs", "Problem",
-    "load_problem", "parse_problem", "problem_schema", "HUB_KINDS",
+    "HUB_KINDS",
+    "LIMITS",
+    "TRAIN_FORMATION_RULE",
+    "Berth",
+    "Corridor",
+    "Costs",
+    "Horizon",
+    "Hub",
+    "Problem",
+    "Shipment",
+    "WeatherEvent",
+    "load_problem",
+    "parse_problem",
+    "problem_schema",
 ]
 
 HUB_KINDS = ("inland", "transfer", "port")
 TRACTIONS = ("diesel", "electric")
+
+#: The one train-formation rule, as the schema and the README state it.
+TRAIN_FORMATION_RULE = (
+    "Wagonload: a shipment's wagons may be split across trains on any leg and trains are re-formed at every "
+    "yard, so the trains entering a corridor in one direction in one slot are ceil(wagons entering / "
+    "wagons_per_train); every train, loaded or running light, uses one train path and, where it arrives, "
+    "one yard place in each slot its handling time overlaps."
+)
+
+#: Size limits (inclusive). The products bound the number of candidate plans, train batches and
+#: yard/fleet rows, so that whatever validates can be prepared in bounded time and memory.
+LIMITS: Mapping[str, int] = {
+    "hubs": 5_000,
+    "corridors": 20_000,
+    "shipments": 100_000,
+    "berths": 5_000,
+    "weather": 10_000,
+    "horizon_minutes": 366 * 24 * 60,  # slots x slot_minutes: at most a year
+    "shipments_x_slots": 2_000_000,
+    "corridors_x_slots": 1_000_000,
+    "hubs_x_slots": 200_000,
+    "hubs_x_slots_squared": 20_000_000,  # locomotive balance rows: one per hub and slot, over all earlier slots
+    "id_length": 64,
+    "name_length": 120,
+    "text_length": 2_000,
+}
+_YEARS = (1970, 2200)
 
 
 # ---------------------------------------------------------------------------- domain types
@@ -63,7 +118,8 @@ class Hub:
     lon: float
     yard_capacity: int  # trains handled per slot
     handling_hours: float
-    locomotives: int
+    locomotives: int  # initial fleet based here at the horizon start
+    turnaround_hours: float = 2.0  # a locomotive arriving here can leave again this much later
 
 
 @dataclass(frozen=True)
@@ -73,7 +129,7 @@ class Corridor:
     destination: str
     km: float
     speed_kmh: float
-    capacity: int  # trains per slot per direction
+    capacity: int  # train paths per slot per direction
     traction: str  # diesel | electric
 
 
@@ -89,6 +145,7 @@ class Shipment:
     release: float  # hours since horizon start
     due: float  # hours since horizon start
     berth: str | None = None
+    value_cny: float | None = None  # what not moving it in this horizon costs, per priority unit
 
 
 @dataclass(frozen=True)
@@ -113,7 +170,17 @@ class WeatherEvent:
 
 @dataclass(frozen=True)
 class Costs:
-    """Cost parameters. Money in CNY. Fuel defaults are US Class I railway figures (AAR / STB)."""
+    """Cost, fuel and emission parameters. Money in CNY.
+
+    Fuel defaults are US Class I railway figures (AAR / STB; ``../shared/data/china_network/
+    operating_parameters.csv``), labelled as such: stand-ins, not Chinese data. Emission factors:
+    diesel 2.68 kg CO2 per litre (US EIA, Voluntary Reporting of Greenhouse Gases Program, fuel
+    emission coefficients: 10.15 kg CO2 per US gallon of distillate fuel / diesel, i.e.
+    10.15 / 3.785 = 2.68 kg per litre); electricity 0.5366 kg CO2 per kWh (China Ministry of
+    Ecology and Environment, national average grid emission factor for 2022, published
+    26 December 2024). Revenue: 0.1551 CNY per tonne-km, the national railway freight benchmark
+    rate set by the NDRC from 1 February 2015 (Xinhua, 30 January 2015).
+    """
 
     wagons_per_train: int = 50
     tare_tonnes_per_wagon: float = 23.0
@@ -127,7 +194,9 @@ class Costs:
     dwell_cost_per_wagon_hour: float = 5.0
     lateness_cost_per_priority_hour: float = 2000.0
     berth_miss_cost: float = 50000.0
-    defer_cost_per_priority: float = 200000.0
+    revenue_per_tonne_km: float = 0.1551
+    co2_kg_per_diesel_litre: float = 2.68
+    co2_kg_per_kwh: float = 0.5366
 
 
 @dataclass(frozen=True)
@@ -157,17 +226,23 @@ class Problem:
     def _berths(self) -> dict[str, Berth]:
         return {b.id: b for b in self.berths}
 
-    def hours_to_datetime(self, hours: float) -> datetime:
-        from datetime import timedelta
+    @cached_property
+    def hub_index(self) -> dict[str, int]:
+        return {h.id: i for i, h in enumerate(self.hubs)}
 
-        return self.horizon.start + timedelta(hours=hours)
+    @cached_property
+    def corridor_index(self) -> dict[str, int]:
+        return {c.id: i for i, c in enumerate(self.corridors)}
+
+    def hours_to_datetime(self, hours: float) -> datetime:
+        return self.horizon.start + timedelta(minutes=round(hours * 60.0))
 
 
 # ---------------------------------------------------------------------------- schema
 @dataclass(frozen=True)
 class _Field:
     name: str
-    type: str  # string | integer | number | datetime | boolean
+    type: str  # string | id | text | integer | number | datetime | boolean
     description: str
     required: bool = True
     minimum: float | None = None
@@ -181,84 +256,98 @@ def _F(name, type_, description, **kw) -> _Field:
     return _Field(name, type_, description, **kw)
 
 
+_COSTS: tuple[tuple[str, str, float, float], ...] = (
+    # name, description, minimum, maximum (a plausible range for each, so sums fit 64-bit integers in fen)
+    ("wagons_per_train", "Wagons per train (the longest test train in China had 324 cars, "
+                         "operating_parameters.csv)", 1, 400),
+    ("tare_tonnes_per_wagon", "Empty wagon mass, tonnes", 0, 100),
+    ("locomotive_tonnes", "Locomotive mass, tonnes", 0, 1000),
+    ("diesel_litres_per_gross_tonne_km", "Diesel use, litres per gross tonne-km (US figure)", 0, 0.1),
+    ("diesel_litres_per_idle_locomotive_hour", "Diesel use of an idling locomotive, litres/hour (US figure)", 0, 500),
+    ("electric_kwh_per_gross_tonne_km", "Electric traction use, kWh per gross tonne-km", 0, 1),
+    ("diesel_price_per_litre", "CNY per litre of diesel", 0, 100),
+    ("electricity_price_per_kwh", "CNY per kWh", 0, 100),
+    ("train_cost_per_km", "Crew and path cost per train-km, CNY (also for a locomotive running light)", 0, 10_000),
+    ("dwell_cost_per_wagon_hour", "Cost of a wagon waiting at a yard, CNY per wagon-hour", 0, 10_000),
+    ("lateness_cost_per_priority_hour", "Lateness cost, CNY per hour per priority unit", 0, 1_000_000),
+    ("berth_miss_cost", "Extra cost of missing a vessel cut-off, CNY", 0, 1e9),
+    ("revenue_per_tonne_km", "Freight revenue, CNY per net tonne-km: a deferred shipment without value_cny "
+                             "costs tonnes x this x its shortest route's km x priority", 0, 100),
+    ("co2_kg_per_diesel_litre", "CO2 emitted per litre of diesel, kg", 0, 10),
+    ("co2_kg_per_kwh", "CO2 emitted per kWh of grid electricity, kg", 0, 10),
+)
+
 _SECTIONS: dict[str, tuple[_Field, ...]] = {
     "problem": (
         _F("name", "string", "Instance name"),
-        _F("description", "string", "Free text", required=False, default=""),
+        _F("description", "text", "Free text", required=False, default=""),
     ),
     "horizon": (
         _F("start", "datetime", "Start of slot 0 (ISO 8601)"),
-        _F("slot_minutes", "integer", "Length of a departure slot, minutes", exclusive_minimum=0),
-        _F("slots", "integer", "Number of departure slots", exclusive_minimum=0, maximum=10000),
+        _F("slot_minutes", "integer", "Length of a departure slot, minutes", minimum=1, maximum=7 * 24 * 60),
+        _F("slots", "integer", "Number of departure slots", minimum=1, maximum=10_000),
     ),
     "hubs": (
-        _F("id", "string", "Unique hub id"),
+        _F("id", "id", "Unique hub id"),
         _F("name", "string", "Display name"),
         _F("kind", "string", "Hub kind", enum=HUB_KINDS),
         _F("lat", "number", "Latitude, degrees", minimum=-90, maximum=90),
         _F("lon", "number", "Longitude, degrees", minimum=-180, maximum=180),
-        _F("yard_capacity", "integer", "Trains the yard handles per slot", minimum=0),
-        _F("handling_hours", "number", "Handling time of a train at this hub, hours", minimum=0),
-        _F("locomotives", "integer", "Locomotives based here", minimum=0),
+        _F("yard_capacity", "integer", "Trains the yard handles per slot: every train arriving here occupies a "
+                                       "place in each slot its handling time overlaps", minimum=0, maximum=1000),
+        _F("handling_hours", "number", "Handling time of a train at this hub, hours", minimum=0, maximum=168),
+        _F("locomotives", "integer", "Locomotives based here at the horizon start", minimum=0, maximum=100_000),
+        _F("turnaround_hours", "number", "Time before a locomotive that arrived here can leave again, hours",
+           required=False, minimum=0, maximum=168, default=2.0),
     ),
     "corridors": (
-        _F("id", "string", "Corridor id (default FROM-TO)", required=False),
-        _F("from", "string", "Hub id at one end"),
-        _F("to", "string", "Hub id at the other end"),
-        _F("km", "number", "Line length, km", exclusive_minimum=0),
-        _F("speed_kmh", "number", "Scheduled freight speed, km/h", exclusive_minimum=0),
-        _F("capacity", "integer", "Train paths per slot per direction", minimum=0),
+        _F("id", "id", "Corridor id (default FROM-TO)", required=False),
+        _F("from", "id", "Hub id at one end"),
+        _F("to", "id", "Hub id at the other end"),
+        _F("km", "number", "Line length, km", exclusive_minimum=0, maximum=10_000),
+        _F("speed_kmh", "number", "Scheduled freight speed, km/h", minimum=5, maximum=400),
+        _F("capacity", "integer", "Train paths per slot per direction (trains, loaded or light)", minimum=0,
+           maximum=500),
         _F("traction", "string", "Traction", enum=TRACTIONS),
     ),
     "shipments": (
-        _F("id", "string", "Unique shipment id"),
-        _F("origin", "string", "Origin hub id"),
-        _F("destination", "string", "Destination hub id"),
-        _F("wagons", "integer", "Wagons", exclusive_minimum=0),
-        _F("tonnes", "number", "Net cargo, tonnes", exclusive_minimum=0),
+        _F("id", "id", "Unique shipment id"),
+        _F("origin", "id", "Origin hub id"),
+        _F("destination", "id", "Destination hub id"),
+        _F("wagons", "integer", "Wagons (wagonload: they may be split across trains)", minimum=1, maximum=400),
+        _F("tonnes", "number", "Net cargo, tonnes (at most 120 per wagon)", exclusive_minimum=0, maximum=48_000),
         _F("commodity", "string", "Commodity"),
         _F("priority", "integer", "Priority 1 (low) to 5 (high)", minimum=1, maximum=5),
         _F("release", "datetime", "Earliest departure (ISO 8601)"),
         _F("due", "datetime", "Due at destination (ISO 8601)"),
-        _F("berth", "string", "Berth id whose vessel cut-off applies", required=False),
+        _F("berth", "id", "Berth id whose vessel cut-off applies", required=False),
+        _F("value_cny", "number", "Cost of not moving it in this horizon, CNY per priority unit (default: "
+                                  "tonnes x costs.revenue_per_tonne_km x shortest route km)", required=False,
+           minimum=0, maximum=1e10),
     ),
     "berths": (
-        _F("id", "string", "Unique berth id"),
-        _F("port", "string", "Port hub id"),
+        _F("id", "id", "Unique berth id"),
+        _F("port", "id", "Port hub id"),
         _F("cutoff", "datetime", "Vessel cut-off: cargo handled at the port by then (ISO 8601)"),
     ),
     "weather": (
-        _F("corridor", "string", "Corridor id"),
+        _F("corridor", "id", "Corridor id"),
         _F("start", "datetime", "Start of the event (ISO 8601)"),
         _F("end", "datetime", "End of the event (ISO 8601)"),
-        _F("speed_factor", "number", "Speed multiplier in (0, 1]; omit when closed", required=False,
-           exclusive_minimum=0, maximum=1),
+        _F("speed_factor", "number", "Speed multiplier in [0.05, 1]; omit when closed", required=False,
+           minimum=0.05, maximum=1),
         _F("closed", "boolean", "Corridor closed during the event", required=False, default=False),
-        _F("description", "string", "Free text", required=False, default=""),
+        _F("description", "text", "Free text", required=False, default=""),
     ),
     "costs": tuple(
-        _F(name, "integer" if name == "wagons_per_train" else "number", doc, required=False,
-           exclusive_minimum=0 if name == "wagons_per_train" else None,
-           minimum=None if name == "wagons_per_train" else 0, default=getattr(Costs(), name))
-        for name, doc in (
-            ("wagons_per_train", "Wagons per train (consolidation limit)"),
-            ("tare_tonnes_per_wagon", "Empty wagon mass, tonnes"),
-            ("locomotive_tonnes", "Locomotive mass, tonnes"),
-            ("diesel_litres_per_gross_tonne_km", "Diesel use, litres per gross tonne-km"),
-            ("diesel_litres_per_idle_locomotive_hour", "Diesel use of an idling locomotive, litres/hour"),
-            ("electric_kwh_per_gross_tonne_km", "Electric traction use, kWh per gross tonne-km"),
-            ("diesel_price_per_litre", "CNY per litre of diesel"),
-            ("electricity_price_per_kwh", "CNY per kWh"),
-            ("train_cost_per_km", "Crew and path cost per train-km, CNY"),
-            ("dwell_cost_per_wagon_hour", "Cost of a wagon waiting at a yard, CNY per wagon-hour"),
-            ("lateness_cost_per_priority_hour", "Lateness cost, CNY per hour per priority unit"),
-            ("berth_miss_cost", "Extra cost of missing a vessel cut-off, CNY"),
-            ("defer_cost_per_priority", "Cost of not moving a shipment in the horizon, CNY per priority unit"),
-        )
+        _F(name, "integer" if name == "wagons_per_train" else "number", doc, required=False, minimum=lo,
+           maximum=hi, default=getattr(Costs(), name))
+        for name, doc, lo, hi in _COSTS
     ),
 }
 _LISTS = ("hubs", "corridors", "shipments", "berths", "weather")
 _REQUIRED_TOP = ("problem", "horizon", "hubs", "corridors", "shipments")
+_MAX_TONNES_PER_WAGON = 120.0
 
 
 def problem_schema() -> dict[str, object]:
@@ -267,9 +356,18 @@ def problem_schema() -> dict[str, object]:
     def field_schema(f: _Field) -> dict[str, object]:
         if f.type == "datetime":
             out: dict[str, object] = {"type": "string", "format": "date-time"}
+        elif f.type in ("id", "text"):
+            out = {"type": "string"}
         else:
             out = {"type": f.type}
         out["description"] = f.description
+        if f.type == "id":
+            out["maxLength"] = LIMITS["id_length"]
+            out["pattern"] = r"^[^\s>/@#\x00-\x1f\x7f]+$"
+        elif f.type == "string":
+            out["maxLength"] = LIMITS["name_length"]
+        elif f.type == "text":
+            out["maxLength"] = LIMITS["text_length"]
         for key, value in (("minimum", f.minimum), ("maximum", f.maximum),
                            ("exclusiveMinimum", f.exclusive_minimum)):
             if value is not None:
@@ -290,10 +388,16 @@ def problem_schema() -> dict[str, object]:
 
     props: dict[str, object] = {}
     for section, fields in _SECTIONS.items():
-        props[section] = {"type": "array", "items": table(fields)} if section in _LISTS else table(fields)
+        if section in _LISTS:
+            props[section] = {"type": "array", "items": table(fields), "maxItems": LIMITS[section]}
+        else:
+            props[section] = table(fields)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "qfreight problem file",
+        "description": TRAIN_FORMATION_RULE + " Times are kept to the whole minute. Size limits beyond maxItems: "
+                       + ", ".join(f"{k} <= {v:,}" for k, v in LIMITS.items() if "_x_" in k or k == "horizon_minutes")
+                       + " (horizon_minutes = slots x slot_minutes).",
         "type": "object",
         "additionalProperties": False,
         "properties": props,
@@ -312,10 +416,10 @@ class _Collector:
 
 def _to_datetime(value: object) -> datetime | None:
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value
-    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
         return datetime.combine(value, time())
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:
         try:
             return datetime.fromisoformat(value)
         except ValueError:
@@ -323,11 +427,35 @@ def _to_datetime(value: object) -> datetime | None:
     return None
 
 
+def _text_problem(value: str, *, multiline: bool) -> str | None:
+    """Why a string cannot be used in ids, labels, file names and solver models (None: fine)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode text)"
+    allowed = "\n\t" if multiline else ""
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in allowed for ch in value):
+        return "contains a control or unassigned character"
+    return None
+
+
 def _check_value(f: _Field, value: object, path: str, out: _Collector) -> object:
     """Type- and range-check one value; returns the converted value or None after an issue."""
-    if f.type == "string":
+    if f.type in ("string", "id", "text"):
         if not isinstance(value, str) or (f.required and not value.strip()):
-            out.add(path, "expected a non-empty string", value)
+            out.add(path, "expected a non-empty string", value if not isinstance(value, str) else None)
+            return None
+        limit_name = {"id": "id_length", "text": "text_length"}.get(f.type, "name_length")
+        if len(value) > LIMITS[limit_name]:
+            out.add(path, f"longer than {LIMITS[limit_name]} characters (limit {limit_name})",
+                    f"{len(value)} characters")
+            return None
+        why = _text_problem(value, multiline=f.type == "text")
+        if why:
+            out.add(path, why, value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"))
+            return None
+        if f.type == "id" and _ID_FORBIDDEN.intersection(value):
+            out.add(path, "ids may not contain spaces or the characters > / @ #", value)
             return None
     elif f.type == "boolean":
         if not isinstance(value, bool):
@@ -338,14 +466,24 @@ def _check_value(f: _Field, value: object, path: str, out: _Collector) -> object
             out.add(path, "expected an integer", value)
             return None
     elif f.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             out.add(path, "expected a finite number", value)
             return None
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            out.add(path, "expected a finite number", "an integer too large for a float")
+            return None
+        if not math.isfinite(value):
+            out.add(path, "expected a finite number", value)
+            return None
     elif f.type == "datetime":
         converted = _to_datetime(value)
         if converted is None:
             out.add(path, "expected a date-time such as 2026-03-02T06:00", value)
+            return None
+        if not _YEARS[0] <= converted.year <= _YEARS[1]:
+            out.add(path, f"year must be between {_YEARS[0]} and {_YEARS[1]}", converted.isoformat())
             return None
         value = converted
     if f.enum and value not in f.enum:
@@ -366,7 +504,7 @@ def _check_value(f: _Field, value: object, path: str, out: _Collector) -> object
 
 def _read_table(raw: object, section: str, path: str, out: _Collector) -> dict[str, object] | None:
     if not isinstance(raw, Mapping):
-        out.add(path, "expected a table (object)", raw)
+        out.add(path, "expected a table (object)", type(raw).__name__)
         return None
     fields = {f.name: f for f in _SECTIONS[section]}
     # A row with a bad field is still returned (bad fields as None) so that cross-checks can
@@ -374,7 +512,8 @@ def _read_table(raw: object, section: str, path: str, out: _Collector) -> dict[s
     result: dict[str, object] = {}
     for key in raw:
         if key not in fields:
-            out.add(f"{path}.{key}", f"unknown field; expected one of {', '.join(fields)}")
+            shown = key if isinstance(key, str) and not _text_problem(key, multiline=False) else repr(key)
+            out.add(f"{path}.{shown[:80]}", f"unknown field; expected one of {', '.join(fields)}")
     for name, f in fields.items():
         if name not in raw:
             if f.required:
@@ -389,6 +528,9 @@ def _read_list(data: Mapping, section: str, out: _Collector) -> list[tuple[int, 
     raw = data.get(section, [])
     if not isinstance(raw, list):
         out.add(section, "expected a list of tables ([[%s]] in TOML)" % section, type(raw).__name__)
+        return []
+    if len(raw) > LIMITS[section]:
+        out.add(section, f"at most {LIMITS[section]:,} entries (limit {section})", len(raw))
         return []
     rows = []
     for i, item in enumerate(raw):
@@ -406,15 +548,6 @@ def _known(row: Mapping, *keys: str) -> bool:
 _ID_FORBIDDEN = set(" \t\n>/@#")
 
 
-def _check_ids(rows, key: str, section: str, out: _Collector) -> None:
-    """Ids appear inside resource keys and variable labels ("corridor A>B @3", "S01/A-B/t03")."""
-    for i, row in rows:
-        value = row.get(key)
-        if isinstance(value, str) and _ID_FORBIDDEN.intersection(value):
-            out.add(f"{section}[{i}].{key}", "ids may not contain spaces or the characters > / @ #", value)
-            row[key] = None
-
-
 def _duplicates(rows, key: str, section: str, out: _Collector) -> None:
     seen: dict[object, int] = {}
     for i, row in rows:
@@ -427,6 +560,12 @@ def _duplicates(rows, key: str, section: str, out: _Collector) -> None:
             seen[value] = i
 
 
+def _minutes_since(start: datetime, dt: datetime, rounding: str) -> int:
+    """Whole minutes from ``start`` to ``dt``, rounded "up" or "down"."""
+    seconds = (dt - start).total_seconds()
+    return math.ceil(seconds / 60.0 - 1e-9) if rounding == "up" else math.floor(seconds / 60.0 + 1e-9)
+
+
 def parse_problem(data: object, *, source: str | None = None) -> Problem:
     """Validate a parsed document (dict) and build a :class:`Problem`; raises InputError with all issues."""
     out = _Collector()
@@ -435,37 +574,67 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
                                        + ", ".join(_REQUIRED_TOP)))
     for key in data:
         if key not in _SECTIONS:
-            out.add(key, f"unknown section; expected one of {', '.join(_SECTIONS)}")
+            shown = key if isinstance(key, str) and not _text_problem(key, multiline=False) else repr(key)
+            out.add(shown[:80], f"unknown section; expected one of {', '.join(_SECTIONS)}")
     for key in _REQUIRED_TOP:
         if key not in data:
             out.add(key, "missing required section")
 
-    meta = _read_table(data.get("problem", {}), "problem", "problem", out) if "problem" in data else None
+    meta = _read_table(data["problem"], "problem", "problem", out) if "problem" in data else None
     horizon_raw = _read_table(data["horizon"], "horizon", "horizon", out) if "horizon" in data else None
     costs_raw = _read_table(data.get("costs", {}), "costs", "costs", out)
+    if costs_raw is None:
+        costs_raw = {f.name: None for f in _SECTIONS["costs"]}
     hubs = _read_list(data, "hubs", out)
     corridors = _read_list(data, "corridors", out)
     shipments = _read_list(data, "shipments", out)
     berths = _read_list(data, "berths", out)
     weather = _read_list(data, "weather", out)
 
-    if "hubs" in data and not hubs and isinstance(data.get("hubs"), list) and not data["hubs"]:
+    if "hubs" in data and isinstance(data.get("hubs"), list) and not data["hubs"]:
         out.add("hubs", "at least one hub is required")
     if "shipments" in data and isinstance(data.get("shipments"), list) and not data["shipments"]:
         out.add("shipments", "at least one shipment is required")
 
-    for rows_, section_ in ((hubs, "hubs"), (shipments, "shipments"), (berths, "berths"), (corridors, "corridors")):
-        _check_ids(rows_, "id", section_, out)
+    # Sizes whose products set the model's size.
+    if horizon_raw and _known(horizon_raw, "slots", "slot_minutes"):
+        slots, minutes = horizon_raw["slots"], horizon_raw["slot_minutes"]
+        if slots * minutes > LIMITS["horizon_minutes"]:
+            out.add("horizon", f"slots x slot_minutes = {slots * minutes:,} minutes is longer than a year "
+                               f"(limit horizon_minutes = {LIMITS['horizon_minutes']:,})")
+        for count, size, limit in ((len(shipments), slots, "shipments_x_slots"),
+                                   (len(corridors), slots, "corridors_x_slots"), (len(hubs), slots, "hubs_x_slots"),
+                                   (len(hubs), slots * slots, "hubs_x_slots_squared")):
+            if count * size > LIMITS[limit]:
+                what = limit.split("_x_")[0] + " x " + limit.split("_x_")[1].replace("_", " ")
+                out.add("horizon.slots", f"{what} = {count * size:,} exceeds the limit {limit} = {LIMITS[limit]:,}",
+                        slots)
+
     _duplicates(hubs, "id", "hubs", out)
     _duplicates(shipments, "id", "shipments", out)
     _duplicates(berths, "id", "berths", out)
     hub_ids = {row["id"] for _, row in hubs if row.get("id") is not None}
     hub_kind = {row["id"]: row.get("kind") for _, row in hubs if row.get("id") is not None}
+    if hubs and all(_known(row, "locomotives") for _, row in hubs) and \
+            sum(row["locomotives"] for _, row in hubs) == 0:
+        out.add("hubs.locomotives", "the fleet is empty: no hub has a locomotive, so no train can run")
 
     start = horizon_raw["start"] if horizon_raw else None
+    aware = None if start is None else start.tzinfo is not None
 
-    def hours(dt: datetime) -> float:
-        return (dt - start).total_seconds() / 3600.0
+    def minutes(dt: datetime | None, path: str, rounding: str) -> int | None:
+        """Minutes since the horizon start; None (with an issue) when it cannot be compared."""
+        if dt is None or start is None:
+            return None
+        if (dt.tzinfo is not None) != aware:
+            out.add(path, "mixes a date-time with a UTC offset and one without (horizon.start "
+                          f"{'has' if aware else 'has no'} offset); give both with or without one", dt.isoformat())
+            return None
+        m = _minutes_since(start, dt, rounding)
+        if abs(m) > 2 * LIMITS["horizon_minutes"]:
+            out.add(path, "more than two years away from horizon.start", dt.isoformat())
+            return None
+        return m
 
     # Corridors: ends must exist; ids unique (an undirected pair once).
     corridor_ids: dict[str, int] = {}
@@ -475,6 +644,10 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
         if not _known(row, "from", "to", "km", "speed_kmh", "capacity", "traction"):
             continue
         cid = row["id"] or f"{row['from']}-{row['to']}"
+        if len(cid) > LIMITS["id_length"]:
+            out.add(f"corridors[{i}].id", f"the default id FROM-TO is longer than {LIMITS['id_length']} characters; "
+                                          "give a shorter id", cid)
+            continue
         bad = False
         for end in ("from", "to"):
             if row[end] not in hub_ids:
@@ -498,7 +671,9 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
                                             row["capacity"], row["traction"]))
 
     berth_rows = {row["id"]: (i, row) for i, row in berths if row.get("id") is not None}
+    berth_cutoff: dict[str, int | None] = {}
     for i, row in berths:
+        berth_cutoff[row.get("id")] = minutes(row.get("cutoff"), f"berths[{i}].cutoff", "down")
         if not _known(row, "port"):
             continue
         if row["port"] not in hub_ids:
@@ -512,18 +687,24 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
         if c.capacity > 0:
             adjacency[c.origin].add(c.destination)
             adjacency[c.destination].add(c.origin)
-
-    def reachable(a: str) -> set[str]:
-        seen, stack = {a}, [a]
+    component: dict[str, int] = {}
+    for h in sorted(hub_ids):
+        if h in component:
+            continue
+        component[h] = len(component)
+        stack = [h]
         while stack:
             for nb in adjacency[stack.pop()]:
-                if nb not in seen:
-                    seen.add(nb)
+                if nb not in component:
+                    component[nb] = component[h]
                     stack.append(nb)
-        return seen
 
-    reach_cache: dict[str, set[str]] = {}
+    W = costs_raw.get("wagons_per_train")
+    shipment_times: dict[int, tuple[int | None, int | None]] = {}
     for i, row in shipments:
+        release = minutes(row.get("release"), f"shipments[{i}].release", "up")
+        due = minutes(row.get("due"), f"shipments[{i}].due", "down")
+        shipment_times[i] = (release, due)
         for end in ("origin", "destination"):
             if _known(row, end) and row[end] not in hub_ids:
                 out.add(f"shipments[{i}].{end}", "unknown hub id", row[end])
@@ -532,12 +713,10 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
         elif row["origin"] == row["destination"]:
             out.add(f"shipments[{i}].destination", "must differ from origin", row["destination"])
         elif row["origin"] in hub_ids and row["destination"] in hub_ids:
-            if row["origin"] not in reach_cache:
-                reach_cache[row["origin"]] = reachable(row["origin"])
-            if row["destination"] not in reach_cache[row["origin"]]:
+            if component[row["origin"]] != component[row["destination"]]:
                 out.add(f"shipments[{i}].destination",
                         f"unreachable from {row['origin']} over corridors with capacity > 0", row["destination"])
-        if _known(row, "due", "release") and row["due"] <= row["release"]:
+        if release is not None and due is not None and due <= release:
             out.add(f"shipments[{i}].due", f"must be after release ({row['release'].isoformat()})",
                     row["due"].isoformat())
         if row.get("berth") is not None and _known(row, "destination"):
@@ -547,43 +726,52 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
                 out.add(f"shipments[{i}].berth",
                         f"berth is at {berth_rows[row['berth']][1]['port']}, but the shipment goes to "
                         f"{row['destination']}", row["berth"])
-        if _known(row, "wagons") and costs_raw.get("wagons_per_train") and \
-                row["wagons"] > costs_raw["wagons_per_train"]:
+        if _known(row, "wagons") and W and row["wagons"] > W:
             out.add(f"shipments[{i}].wagons",
-                    f"exceeds costs.wagons_per_train ({costs_raw['wagons_per_train']}); split the shipment",
-                    row["wagons"])
+                    f"exceeds costs.wagons_per_train ({W}); split the shipment", row["wagons"])
+        if _known(row, "wagons", "tonnes") and row["tonnes"] > _MAX_TONNES_PER_WAGON * row["wagons"]:
+            out.add(f"shipments[{i}].tonnes", f"more than {_MAX_TONNES_PER_WAGON:g} net tonnes per wagon "
+                                              f"({row['wagons']} wagons)", row["tonnes"])
 
+    weather_times: dict[int, tuple[int | None, int | None]] = {}
     for i, row in weather:
+        begin = minutes(row.get("start"), f"weather[{i}].start", "down")
+        finish = minutes(row.get("end"), f"weather[{i}].end", "up")
+        weather_times[i] = (begin, finish)
         if _known(row, "corridor") and row["corridor"] not in corridor_ids:
             out.add(f"weather[{i}].corridor", "unknown corridor id", row["corridor"])
-        if _known(row, "start", "end") and row["end"] <= row["start"]:
+        if begin is not None and finish is not None and finish <= begin:
             out.add(f"weather[{i}].end", f"must be after start ({row['start'].isoformat()})", row["end"].isoformat())
         if row.get("closed") and row["speed_factor"] is not None:
             out.add(f"weather[{i}].speed_factor", "give either closed = true or a speed_factor, not both",
                     row["speed_factor"])
         if row.get("closed") is False and row["speed_factor"] is None and "speed_factor" not in \
                 {issue.field.rsplit(".", 1)[-1] for issue in out.issues if issue.field.startswith(f"weather[{i}]")}:
-            out.add(f"weather[{i}]", "needs a speed_factor in (0, 1] or closed = true")
+            out.add(f"weather[{i}]", "needs a speed_factor in [0.05, 1] or closed = true")
 
     if out.issues:
         raise InputError(source, out.issues)
 
-    assert meta is not None and horizon_raw is not None and costs_raw is not None
+    assert meta is not None and horizon_raw is not None
     horizon = Horizon(horizon_raw["start"], horizon_raw["slot_minutes"], horizon_raw["slots"])
+
+    def h(m: int) -> float:
+        return m / 60.0
+
     return Problem(
         name=meta["name"],
         description=meta["description"] or "",
         horizon=horizon,
         hubs=tuple(Hub(r["id"], r["name"], r["kind"], r["lat"], r["lon"], r["yard_capacity"],
-                       r["handling_hours"], r["locomotives"]) for _, r in hubs),
+                       r["handling_hours"], r["locomotives"], r["turnaround_hours"]) for _, r in hubs),
         corridors=tuple(built_corridors),
         shipments=tuple(Shipment(r["id"], r["origin"], r["destination"], r["wagons"], r["tonnes"],
-                                 r["commodity"], r["priority"], hours(r["release"]), hours(r["due"]),
-                                 r["berth"]) for _, r in shipments),
-        berths=tuple(Berth(r["id"], r["port"], hours(r["cutoff"])) for _, r in berths),
-        weather=tuple(WeatherEvent(r["corridor"], hours(r["start"]), hours(r["end"]),
+                                 r["commodity"], r["priority"], h(shipment_times[i][0]), h(shipment_times[i][1]),
+                                 r["berth"], r["value_cny"]) for i, r in shipments),
+        berths=tuple(Berth(r["id"], r["port"], h(berth_cutoff[r["id"]])) for _, r in berths),
+        weather=tuple(WeatherEvent(r["corridor"], h(weather_times[i][0]), h(weather_times[i][1]),
                                    0.0 if r["closed"] else r["speed_factor"], r["description"] or "")
-                      for _, r in weather),
+                      for i, r in weather),
         costs=Costs(**costs_raw),
         source=source,
     )
@@ -605,13 +793,14 @@ def read_document(path: str | Path) -> dict[str, object]:
     if suffix == ".json":
         try:
             return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(source, Issue(f"line {exc.lineno}, column {exc.colno}",
-                                           f"malformed JSON: {exc.msg}")) from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            where = f"line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "(file)"
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise InputError(source, Issue(where, f"malformed JSON: {msg}")) from None
     if suffix == ".toml":
         try:
             return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:
             raise InputError(source, Issue("(syntax)", f"malformed TOML: {exc}")) from None
     raise InputError(source, Issue("(file)", f"unknown extension {suffix!r}; expected .toml or .json"))
 

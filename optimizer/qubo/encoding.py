@@ -3,8 +3,13 @@
 Penalty rule (``inequality = "slack"``, the default): every constraint becomes a penalty term
 that is 0 when the constraint holds and at least 1 when it is violated (one-hot:
 ``(sum x - 1)^2``; a row ``a.x <= b`` with integer coefficients (after dividing by their gcd):
-``(a.x + s - b)^2`` with integer slack ``s`` in binary; a row where any two active variables
-already exceed the bound: the pairwise products ``x_i x_j``). With one weight ``P``::
+``(a.x + s - b)^2`` with integer slack ``s`` in binary over ``0..b - min(a.x)``, the row's
+smallest activity under the one-hot groups (so rows with negative coefficients encode exactly,
+as qiskit-optimization's InequalityToEquality sizes them); two shortcuts need no slack: a row
+of positive coefficients where any two active variables already exceed the bound gives the
+pairwise products ``x_i x_j``, and a row ``sum a_i x_i - B y <= 0`` (a_i > 0, ``y`` in no group)
+whose positive part can never exceed ``B`` means ``x_i <= y`` for every i, penalised by
+``x_i (1 - y)``). With one weight ``P``::
 
     P = objective(reference) - L + 1,   L = offset + sum(min(c, 0)) + sum(min(P_ij, 0))
 
@@ -31,7 +36,7 @@ import numpy as np
 from optimizer.qubo import Qubo
 from optimizer.qubo.model import BinaryModel
 
-__all__ = ["Encoding", "encode", "INEQUALITY_MODES"]
+__all__ = ["INEQUALITY_MODES", "Encoding", "encode"]
 
 INEQUALITY_MODES = ("slack", "unbalanced")
 
@@ -41,8 +46,13 @@ class SlackRow:
     row: int  # index into model rows
     bound: int  # normalised integer bound b'
     columns: tuple[int, ...]  # QUBO indices of the slack bits
-    weights: tuple[int, ...]  # their integer weights (sum == bound)
+    weights: tuple[int, ...]  # their integer weights (sum == span)
     scale: int  # gcd the row was divided by
+    span: int = -1  # largest slack needed: b' - (smallest normalised activity); -1: equal to bound
+
+    @property
+    def slack_range(self) -> int:
+        return self.bound if self.span < 0 else self.span
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,11 +88,12 @@ class Encoding:
         for srow in self.slack_rows:
             if not srow.columns:
                 continue  # bound 0: no slack bits, every plan in the row must be off
-            need = np.clip(srow.bound - np.rint(activity[:, srow.row] / srow.scale), 0, srow.bound).astype(np.int64)
+            span = srow.slack_range
+            need = np.clip(srow.bound - np.rint(activity[:, srow.row] / srow.scale), 0, span).astype(np.int64)
             weights = np.asarray(srow.weights)
             # Largest weight first: the last bit is the "remainder" weight of bounded encoding.
             top = weights[-1]
-            use_top = need > (srow.bound - top)
+            use_top = need > (span - top)
             rest = need - np.where(use_top, top, 0)
             bits = (rest[:, None] >> np.arange(len(weights) - 1)[None, :]) & 1
             out[:, list(srow.columns[:-1])] = bits
@@ -145,6 +156,28 @@ class _Builder:
         self.vals.append(np.asarray(values, dtype=np.float64))
 
 
+#: Most couplings a QUBO may get (each square of a row with k terms gives k(k-1)/2 of them).
+MAX_COUPLINGS = 50_000_000
+
+
+def _check_size(model: BinaryModel) -> None:
+    """Refuse, before building anything, a QUBO whose penalty squares would not fit in memory."""
+    A = model.A.tocsr()
+    per_row = np.diff(A.indptr).astype(np.float64)
+    # A row's slack needs at most log2(sum |a| + |b|) bits.
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    span = np.bincount(rows, weights=np.abs(A.data), minlength=A.shape[0]) + np.abs(model.b)
+    per_row = per_row + np.ceil(np.log2(span + 1.0))
+    per_group = np.array([len(g) for g in model.groups], dtype=np.float64)
+    couplings = float((per_row ** 2).sum() / 2 + (per_group ** 2).sum() / 2 + model.P.nnz)
+    if couplings > MAX_COUPLINGS:
+        from optimizer.errors import InputError, Issue
+
+        raise InputError("model", Issue("qubo", f"the QUBO would have about {couplings:,.0f} couplings, more than "
+                                                f"the limit of {MAX_COUPLINGS:,}; solve the constrained model "
+                                                "(CP-SAT) or shrink the problem", model.num_variables))
+
+
 def encode(model: BinaryModel, *, reference: np.ndarray | None = None, inequality: str = "slack",
            penalty: float | None = None, unbalanced: tuple[float, float] = (0.9603, 0.0371)) -> Encoding:
     """Encode ``model`` as a QUBO; ``reference`` is a feasible assignment for the penalty rule.
@@ -162,6 +195,7 @@ def encode(model: BinaryModel, *, reference: np.ndarray | None = None, inequalit
             raise ValueError("the reference assignment violates the model: " + ", ".join(model.violated_rows(ref)))
         lower = model.offset + np.minimum(model.c, 0).sum() + (np.minimum(model.P.data, 0).sum() if model.P.nnz else 0)
         penalty = float(model.objective(ref)[0] - lower + 1.0)
+    _check_size(model)
     group_id = -np.ones(n, dtype=np.int64)
     for g, members in enumerate(model.groups):
         group_id[list(members)] = g
@@ -181,6 +215,7 @@ def encode(model: BinaryModel, *, reference: np.ndarray | None = None, inequalit
 
     slack_rows: list[SlackRow] = []
     A = model.A.tocsr()
+    lowest, highest = model.activity_bounds()
     for r in range(model.num_rows):
         start, end = A.indptr[r], A.indptr[r + 1]
         idx = A.indices[start:end].astype(np.int64)
@@ -190,20 +225,38 @@ def encode(model: BinaryModel, *, reference: np.ndarray | None = None, inequalit
         if not np.allclose(coef, np.rint(coef)):
             raise ValueError(f"row {model.row_names[r]!r} has non-integer coefficients")
         ints = np.rint(coef).astype(np.int64)
-        scale = reduce(math.gcd, ints.tolist())
+        scale = reduce(math.gcd, np.abs(ints).tolist())
         a = ints // scale
         bound = int(math.floor(model.b[r] / scale + 1e-9))
-        smallest_two = np.sort(a)[:2]
-        if inequality == "slack" and idx.size >= 2 and smallest_two.sum() > bound and a.max() <= bound:
+        low = int(np.rint(lowest[r] / scale))
+        if low > bound:
+            raise ValueError(f"row {model.row_names[r]!r} cannot be satisfied by any assignment")
+        negative = np.flatnonzero(a < 0)
+        if inequality == "slack" and negative.size == 0 and idx.size >= 2 and np.sort(a)[:2].sum() > bound \
+                and a.max() <= bound:
             # Any two active plans overflow the row: an "at most one" conflict, no slack needed.
-            builder.add_pairs(idx, penalty, exclude_same=group_id[idx])
+            # Two plans of one shipment never overflow together (one-hot); variables in no group
+            # (train counts) are each their own group.
+            own = np.where(group_id[idx] >= 0, group_id[idx], -1 - idx)
+            builder.add_pairs(idx, penalty, exclude_same=own)
+            continue
+        if inequality == "slack" and negative.size == 1 and bound == 0 and idx.size >= 2 \
+                and group_id[idx[negative[0]]] < 0 and highest[r] / scale <= -a[negative[0]] + 1e-9:
+            # sum a_i x_i <= B y with the left side never above B: every x_i implies y.
+            y = idx[negative[0]]
+            xs = np.delete(idx, negative[0])
+            builder.add_linear(xs, np.full(xs.size, penalty))
+            builder.rows.append(np.minimum(xs, y))
+            builder.cols.append(np.maximum(xs, y))
+            builder.vals.append(np.full(xs.size, -penalty))
             continue
         if inequality == "slack":
-            weights = _bounded_weights(bound) if bound > 0 else []
+            span = bound - low
+            weights = _bounded_weights(span) if span > 0 else []
             cols = builder.new_vars(len(weights))
             builder.add_square(np.concatenate([idx, cols]), np.concatenate([a, weights]).astype(float),
                                -float(bound), penalty)
-            slack_rows.append(SlackRow(r, bound, tuple(int(c) for c in cols), tuple(weights), scale))
+            slack_rows.append(SlackRow(r, bound, tuple(int(c) for c in cols), tuple(weights), scale, span))
         else:
             l1, l2 = unbalanced
             # -l1 g + l2 g^2 with g = bound - a.x, in units of the normalised row.

@@ -32,6 +32,10 @@ class BinaryModel:
     A: sp.csr_array  # (m, n) inequality rows, A x <= b
     b: np.ndarray  # (m,)
     row_names: tuple[str, ...]  # (m,) readable names, e.g. "corridor CTU>XIY @ slot 3 (wagons)"
+    # Optional lexicographic objectives, primary first, each (n,) linear. When given, ``c`` (with
+    # ``P`` and ``offset``) is an exact scalarisation of them, for solvers that take one objective;
+    # a solver may instead minimise the tiers in turn (CP-SAT does).
+    tiers: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -39,7 +43,9 @@ class BinaryModel:
             raise ValueError("c and P must match the number of variables")
         if self.A.shape != (len(self.b), n) or len(self.row_names) != len(self.b):
             raise ValueError("A, b and row_names must agree")
-        for arr in (self.c, self.b):
+        if any(np.shape(t) != (n,) for t in self.tiers):
+            raise ValueError("every objective tier must have one entry per variable")
+        for arr in (self.c, self.b, *self.tiers):
             arr.setflags(write=False)
 
     @property
@@ -75,6 +81,39 @@ class BinaryModel:
 
     def is_feasible(self, X: np.ndarray) -> np.ndarray:
         return (self.group_violation(X) == 0) & (self.row_excess(X).sum(axis=1) <= 1e-9)
+
+    def activity_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(m,) smallest and largest value of each row's ``A x`` over assignments that choose
+        exactly one variable per group (variables in no group are free 0/1)."""
+        m, n = self.A.shape
+        coo = self.A.tocoo()
+        group_of = -np.ones(n, dtype=np.int64)
+        size = np.zeros(len(self.groups) + 1, dtype=np.int64)
+        for g, members in enumerate(self.groups):
+            group_of[list(members)] = g
+            size[g] = len(members)
+        lo = np.zeros(m)
+        hi = np.zeros(m)
+        g = group_of[coo.col]
+        free = g < 0
+        np.add.at(lo, coo.row[free], np.minimum(coo.data[free], 0.0))
+        np.add.at(hi, coo.row[free], np.maximum(coo.data[free], 0.0))
+        r, g, v = coo.row[~free], g[~free], coo.data[~free]
+        if r.size:
+            order = np.lexsort((v, g, r))
+            r, g, v = r[order], g[order], v[order]
+            start = np.ones(r.size, dtype=bool)
+            start[1:] = (r[1:] != r[:-1]) | (g[1:] != g[:-1])
+            first = np.flatnonzero(start)
+            last = np.append(first[1:], r.size) - 1
+            vmin, vmax = v[first], v[last]
+            # A group with members outside the row can choose one of them: 0 is then possible.
+            partial = (last - first + 1) < size[g[first]]
+            vmin = np.where(partial, np.minimum(vmin, 0.0), vmin)
+            vmax = np.where(partial, np.maximum(vmax, 0.0), vmax)
+            np.add.at(lo, r[first], vmin)
+            np.add.at(hi, r[first], vmax)
+        return lo, hi
 
     def violated_rows(self, x: np.ndarray) -> list[str]:
         """Names of the rows one assignment violates (and of groups not chosen exactly once)."""

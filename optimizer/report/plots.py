@@ -13,7 +13,7 @@ from optimizer.freight.evaluate import KPI_LABELS
 from optimizer.report.stats import _backend_order, _ok_rows, _rho, performance_profile
 from optimizer.report.tables import OPERATOR_KPIS, _best_row, _corridor_load
 
-__all__ = ["Figure", "comparison_figures"]
+__all__ = ["Figure", "comparison_figures", "pareto_figure"]
 
 
 # --------------------------------------------------------------------------------------- plots
@@ -105,7 +105,7 @@ def _plot_kpi_bars(doc: dict, name: str, colours: dict):
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks([j + width * (len(best) - 1) / 2 for j in range(len(OPERATOR_KPIS))],
                   [KPI_LABELS[k][0] for k in OPERATOR_KPIS])
-    ax.set_ylabel("change vs greedy dispatcher (%)")
+    ax.set_ylabel("change vs best baseline (%)")
     ax.set_title(f"{_t(name)}: KPI change of each backend's best plan")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -230,3 +230,35 @@ def comparison_figures(doc: dict) -> list[Figure]:
             add(f"fig-{k}-gantt", f"{name}: Gantt chart of the best plan", _plot_gantt(doc, name))
             add(f"fig-{k}-map", f"{name}: network and loaded corridors", _plot_map(doc, name))
     return out
+
+
+def pareto_figure(doc: dict) -> Figure:
+    """The trade-off front of ``qfreight pareto``: cost against on-time share and against
+    transfer-yard dwell, one point per weight setting (front points filled), baselines as
+    crosses."""
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.hashsalt": "qfreight"}):
+        fig = _new_figure(10, 4.2)
+        axes = fig.subplots(1, 2)
+        points = [p for p in doc["points"] if p.get("kpis")]
+        for ax, key, label in ((axes[0], "on_time_share", "on-time share (%)"),
+                               (axes[1], "dwell_hours_transfer", "dwell at transfer yards (h)")):
+            scale = 100.0 if key == "on_time_share" else 1.0
+            for on_front, style in ((True, dict(color="tab:blue", label="front")),
+                                    (False, dict(facecolors="none", edgecolors="tab:blue", label="dominated"))):
+                sel = [p for p in points if bool(p.get("on_front")) == on_front]
+                if sel:
+                    ax.scatter([p["kpis"]["cost_cny"] for p in sel], [scale * p["kpis"][key] for p in sel],
+                               zorder=3, **style)
+            palette = ["tab:red", "tab:orange", "tab:green", "tab:purple"]
+            for i, (name, k) in enumerate(doc["baselines"].items()):
+                ax.scatter([k["cost_cny"]], [scale * k[key]], marker="X", s=70, color=palette[i % len(palette)],
+                           label=f"baseline {_t(name)}", zorder=4)
+            ax.set_xlabel("cost (CNY)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"{_t(doc['problem'])}: trade-off front ({doc['backend']}, {len(doc['points'])} weight settings)")
+        png, w, h = _png(fig)
+    return Figure("pareto", "Trade-off front", png, w, h)

@@ -92,10 +92,15 @@ def _problem_meta(problem) -> dict:
     }
 
 
-def load_instances(files: Sequence[str]) -> list[Instance]:
-    """Read and validate every input before any run starts (a bad file is an InputError, exit 2)."""
+def load_instances(files: Sequence[str], qubo_options=None) -> list[Instance]:
+    """Read and validate every input before any run starts (a bad file is an InputError, exit 2).
+
+    ``qubo_options`` (``config.qubo``) gives the sense and format bare QUBO files are read with."""
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.formats import read_qubo
+    from optimizer.solve.config import QuboSection
+
+    qubo_options = qubo_options or QuboSection()
 
     instances: list[Instance] = []
     seen: dict[str, int] = {}
@@ -104,11 +109,12 @@ def load_instances(files: Sequence[str]) -> list[Instance]:
             problem = load_problem(path)
             name, meta = problem.name, _problem_meta(problem)
         else:
-            qubo = read_qubo(path)
+            qubo = read_qubo(path, format=qubo_options.requested_format, sense=qubo_options.requested_sense)
             name = str(qubo.metadata.get("name") or Path(path.split("#")[0]).stem)
             if qubo.metadata.get("instance") is not None:
                 name = f"{name}#{qubo.metadata['instance']}"
-            meta = {"kind": "qubo", "format": qubo.metadata.get("format"), "num_variables": qubo.num_variables}
+            meta = {"kind": "qubo", "format": qubo.metadata.get("format"), "sense": qubo.metadata.get("sense"),
+                    "num_variables": qubo.num_variables}
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}#{seen[name]}"
@@ -231,8 +237,10 @@ def _run_problem(spec: RunSpec) -> dict[str, object]:
         "reads": solver["reads"],
         **backend_metrics(info),
         "greedy_objective": res["greedy_objective_cny"],
+        "baseline": res["baseline"],
+        "baseline_objective": res["baseline_objective_cny"],
         "kpis": res["kpis"],
-        "greedy_kpis": res["greedy_kpis"],
+        "baseline_kpis": res["baseline_kpis"],
         "kpi_change_percent": res["kpi_change_percent"],
         "violations": list(res["violations"])[:20],
         "plan": res["plan"],
@@ -244,13 +252,17 @@ def _run_problem(spec: RunSpec) -> dict[str, object]:
 
 def _run_qubo(spec: RunSpec) -> dict[str, object]:
     """A bare QUBO file: energies only (no model, no KPIs); as ``qfreight solve`` does it."""
-    from backends import create_solver
+    from backends import backend_options, create_solver
     from optimizer.solve.hybrid import solve_qubo
-    from optimizer.qubo.formats import read_qubo
+    from optimizer.qubo.formats import native_objective, read_qubo, target_energy
 
     config = spec.config
-    qubo = read_qubo(spec.instance.path)
-    solver = create_solver(spec.backend, config.backend_options(spec.backend), source=config.source)
+    qubo = read_qubo(spec.instance.path, format=config.qubo.requested_format, sense=config.qubo.requested_sense)
+    options = config.backend_options(spec.backend)
+    if config.qubo.target is not None and "target" in backend_options(spec.backend):
+        # Backends that can stop at a target get it (as an energy); the others run their budget.
+        options["target"] = target_energy(qubo, config.qubo.target)
+    solver = create_solver(spec.backend, options, source=config.source)
     t = time.perf_counter()
     result, hybrid = solve_qubo(qubo, solver, config, seed=spec.seed, time_limit=spec.time_limit)
     solve_s = time.perf_counter() - t
@@ -263,6 +275,11 @@ def _run_qubo(spec: RunSpec) -> dict[str, object]:
         "objective": result.best_energy,
         "objective_unit": "QUBO energy",
         "qubo_energy": result.best_energy,
+        "sense": qubo.metadata.get("sense"),
+        "objective_in_file": native_objective(str(qubo.metadata.get("format")), result.best_energy,
+                                              str(qubo.metadata.get("sense") or "min")),
+        "target": config.qubo.target,
+        "time_to_target_s": info.get("time_to_target_s"),
         "feasible": True,  # an unconstrained QUBO: every assignment is a solution
         "optimal": bool(info.get("optimal")) if is_reference else None,
         "bound": info.get("bound") if is_reference else None,
@@ -275,8 +292,10 @@ def _run_qubo(spec: RunSpec) -> dict[str, object]:
         **backend_metrics(info),
         "probability_of_best": result.probability_of(result.best_energy),
         "greedy_objective": None,
+        "baseline": None,
+        "baseline_objective": None,
         "kpis": None,
-        "greedy_kpis": None,
+        "baseline_kpis": None,
         "kpi_change_percent": None,
         "violations": [],
         "plan": None,
@@ -368,7 +387,7 @@ def run_comparison(
                                                ",".join(unknown)))
     if not backends or not seeds:
         raise InputError("command line", Issue("--backends/--seeds", "need at least one backend and one seed"))
-    instances = load_instances(files)
+    instances = load_instances(files, config.qubo)
     specs = plan_runs(instances, backends, seeds, time_limit, config)
     doc: dict[str, object] = {
         "format": "qfreight-comparison/1",

@@ -3,11 +3,16 @@
 ::
 
     [solver]            backend, seed, time_limit (seconds)
-    [model]             k_routes, max_departure_slots, inequality ("slack" | "unbalanced"), penalty
+    [model]             k_routes, max_departure_slots (0: whole horizon), light_engines, inequality
+                        ("slack" | "unbalanced"), penalty
+    [objective]         weights cost, lateness, dwell, diesel, co2; mode ("weighted" | "service-first");
+                        guard_baseline (see optimizer.freight.objective)
     [backends.<name>]   keyword options of that backend (see `qfreight backends`)
     [hybrid]            decomposition when the QUBO exceeds the backend's max_variables
     [refine]            CP-SAT refinement of the hybrid result on the constrained model
     [executor]          where independent subproblems run: local or a Dask cluster
+    [qubo]              bare QUBO / model files: sense ("auto" | "min" | "max"), format ("auto" | a
+                        readable format), target (stop once reached; in the file's convention)
 
 CLI flags override the file (see :meth:`Config.override`).
 """
@@ -15,12 +20,14 @@ CLI flags override the file (see :meth:`Config.override`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.errors import ConfigError, Issue
+from optimizer.errors import ConfigError, InputError, Issue
+from optimizer.freight.objective import CRITERIA, Objective
 
 __all__ = ["Config", "SolverSection", "ModelSection", "load_config", "parse_config"]
 
@@ -35,7 +42,8 @@ class SolverSection:
 @dataclass(frozen=True)
 class ModelSection:
     k_routes: int = 2
-    max_departure_slots: int = 4
+    max_departure_slots: int = 0  # 0: every slot from the release to the end of the horizon
+    light_engines: int = 1  # light-engine moves per corridor, direction and slot where a fleet can run short
     inequality: str = "slack"
     penalty: float | None = None  # None: the guaranteed rule in optimizer.qubo.encoding
 
@@ -69,25 +77,89 @@ class ExecutorSection:
 
 
 @dataclass(frozen=True)
+class QuboSection:
+    """How bare QUBO and model files are read (``--sense``, ``--format``, ``--target`` override it).
+
+    ``sense = "auto"``: the file's statement, else the format's default (see
+    :mod:`optimizer.qubo.formats.registry`). ``target``: a value in the file's own convention
+    (e.g. a published maximum); a backend with a ``target`` option stops once it reaches it.
+    """
+
+    sense: str = "auto"
+    format: str = "auto"
+    target: float | None = None
+
+    @property
+    def requested_sense(self) -> str | None:
+        return None if self.sense == "auto" else self.sense
+
+    @property
+    def requested_format(self) -> str | None:
+        return None if self.format == "auto" else self.format
+
+
+@dataclass(frozen=True)
 class Config:
     solver: SolverSection = field(default_factory=SolverSection)
     model: ModelSection = field(default_factory=ModelSection)
+    objective: Objective = field(default_factory=Objective)
     backends: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     hybrid: HybridSection = field(default_factory=HybridSection)
     refine: RefineSection = field(default_factory=RefineSection)
     executor: ExecutorSection = field(default_factory=ExecutorSection)
+    qubo: QuboSection = field(default_factory=QuboSection)
     source: str | None = None
 
     def backend_options(self, name: str) -> dict[str, object]:
         return dict(self.backends.get(name, {}))
 
     def override(self, **solver_fields: object) -> Config:
-        """A copy with the given [solver] fields replaced (None values are ignored)."""
+        """A copy with the given [solver] fields replaced (None values are ignored), checked
+        like the file's values (a ConfigError names the flag's field)."""
         given = {k: v for k, v in solver_fields.items() if v is not None}
+        issues: list[Issue] = []
+        for key, value in given.items():
+            _check_value("solver", key, value, issues)
+        if issues:
+            raise ConfigError("command line", issues)
         return dataclasses.replace(self, solver=dataclasses.replace(self.solver, **given))
 
 
 _TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+
+_WEEK = 7 * 24 * 3600.0
+#: Bounds of the numeric keys, (lowest, highest), inclusive; seconds and counts. Every float
+#: must also be finite. They are generous: their job is to refuse values no run can honour.
+BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("solver", "seed"): (0, 2**32 - 1),
+    ("solver", "time_limit"): (1e-3, _WEEK),
+    ("model", "k_routes"): (1, 64),
+    ("model", "max_departure_slots"): (0, 1_000_000),
+    ("model", "light_engines"): (0, 100),
+    ("model", "penalty"): (1e-12, 1e15),
+    ("hybrid", "subproblem_size"): (0, 100_000),
+    ("hybrid", "rounds"): (1, 10**8),
+    ("hybrid", "patience"): (1, 10**8),
+    ("hybrid", "pieces_per_round"): (1, 4096),
+    ("hybrid", "plans_per_shipment"): (0, 100_000),
+    ("refine", "time_limit"): (1e-3, _WEEK),
+    ("refine", "workers"): (1, 1024),
+    ("executor", "workers"): (1, 65_536),
+}
+
+
+def _check_value(section: str, key: str, value: object, issues: list[Issue]) -> bool:
+    """Finite, and within :data:`BOUNDS`; records an issue naming ``section.key`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    if isinstance(value, float) and not math.isfinite(value):
+        issues.append(Issue(f"{section}.{key}", "must be a finite number", value))
+        return False
+    bounds = BOUNDS.get((section, key))
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        issues.append(Issue(f"{section}.{key}", f"must be between {bounds[0]:g} and {bounds[1]:g}", value))
+        return False
+    return True
 
 
 def _section(cls, raw: object, name: str, source: str | None, issues: list[Issue]):
@@ -105,23 +177,53 @@ def _section(cls, raw: object, name: str, source: str | None, issues: list[Issue
         if (isinstance(value, bool) and expected is not bool) or not isinstance(value, _TYPES[expected]):
             issues.append(Issue(f"{name}.{key}", f"expected {expected.__name__}", value))
             continue
+        if not _check_value(name, key, value, issues):
+            continue
         values[key] = expected(value)
     return cls(**values)
 
 
+def _objective_section(raw: object, issues: list[Issue]) -> Objective:
+    """``[objective]``: weights (finite, >= 0), mode, guard_baseline (true/false; default: on in
+    service-first mode)."""
+    if not isinstance(raw, Mapping):
+        issues.append(Issue("objective", "expected a table", raw))
+        return Objective()
+    known = (*CRITERIA, "mode", "guard_baseline")
+    values: dict[str, object] = {}
+    for key, value in raw.items():
+        if key not in known:
+            issues.append(Issue(f"objective.{key}", f"unknown key; known keys: {', '.join(known)}"))
+        elif key == "mode" and not isinstance(value, str):
+            issues.append(Issue("objective.mode", "expected a string", value))
+        elif key == "guard_baseline" and not isinstance(value, bool):
+            issues.append(Issue("objective.guard_baseline", "expected true or false", value))
+        elif key in CRITERIA and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            issues.append(Issue(f"objective.{key}", "expected a number", value))
+        else:
+            values[key] = float(value) if key in CRITERIA else value
+    objective = Objective(**values)
+    for name, message, value in objective.problems():
+        issues.append(Issue(f"objective.{name}", message, value))
+    return objective if not objective.problems() else Objective()
+
+
 def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Config:
-    from backends import REGISTRY, backend_options
+    from backends import REGISTRY, check_backend_options
 
     issues: list[Issue] = []
-    known = ("solver", "model", "backends", "hybrid", "refine", "executor")
+    known = ("solver", "model", "objective", "backends", "hybrid", "refine", "executor", "qubo")
     for key in data:
         if key not in known:
             issues.append(Issue(key, f"unknown section; known sections: {', '.join(known)}"))
     solver = _section(SolverSection, data.get("solver", {}), "solver", source, issues)
     model = _section(ModelSection, data.get("model", {}), "model", source, issues)
+    objective = _objective_section(data.get("objective", {}), issues)
     hybrid = _section(HybridSection, data.get("hybrid", {}), "hybrid", source, issues)
     refine = _section(RefineSection, data.get("refine", {}), "refine", source, issues)
     executor = _section(ExecutorSection, data.get("executor", {}), "executor", source, issues)
+    qubo = _section(QuboSection, data.get("qubo", {}), "qubo", source, issues)
+    _check_qubo_section(qubo, issues)
     if hybrid.piece_inequality not in ("auto", "slack", "unbalanced"):
         issues.append(Issue("hybrid.piece_inequality", "expected 'auto', 'slack' or 'unbalanced'",
                             hybrid.piece_inequality))
@@ -139,8 +241,6 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
         issues.append(Issue("solver.time_limit", "must be > 0 seconds", solver.time_limit))
     if model.inequality not in ("slack", "unbalanced"):
         issues.append(Issue("model.inequality", "expected 'slack' or 'unbalanced'", model.inequality))
-    if model.k_routes < 1 or model.max_departure_slots < 1:
-        issues.append(Issue("model", "k_routes and max_departure_slots must be at least 1"))
     backends_raw = data.get("backends", {})
     backends: dict[str, dict[str, object]] = {}
     if not isinstance(backends_raw, Mapping):
@@ -153,26 +253,38 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
             if not isinstance(options, Mapping):
                 issues.append(Issue(f"backends.{name}", "expected a table of options", options))
                 continue
-            allowed = backend_options(name)
-            for key in options:
-                if key not in allowed:
-                    issues.append(Issue(f"backends.{name}.{key}",
-                                        f"unknown option; known options: {', '.join(sorted(allowed))}"))
+            issues += check_backend_options(name, options)
             backends[name] = dict(options)
     if issues:
         raise ConfigError(source, issues)
-    return Config(solver=solver, model=model, backends=backends, hybrid=hybrid, refine=refine, executor=executor,
-                  source=source)
+    return Config(solver=solver, model=model, objective=objective, backends=backends, hybrid=hybrid, refine=refine,
+                  executor=executor, qubo=qubo, source=source)
+
+
+def _check_qubo_section(qubo: QuboSection, issues: list[Issue]) -> None:
+    from optimizer.qubo.formats import READ_FORMATS, format_choices
+
+    if qubo.sense not in ("auto", "min", "max"):
+        issues.append(Issue("qubo.sense", "expected 'auto', 'min' or 'max'", qubo.sense))
+    if qubo.format != "auto" and qubo.format.lower() not in format_choices(readable=True):
+        issues.append(Issue("qubo.format", f"expected 'auto' or a readable format ({', '.join(READ_FORMATS)})",
+                            qubo.format))
+
+
+#: A config file is a few tables: anything larger is not one.
+_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
+    from optimizer.qubo.formats.files import decode, read_input
+
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(source, Issue("(file)", f"cannot read: {exc.strerror or exc}")) from None
+        text = decode(read_input(path, what="config file (TOML)", limit=_CONFIG_BYTES), source)
+    except InputError as exc:
+        raise ConfigError(source, exc.issues) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

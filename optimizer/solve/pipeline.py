@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -17,8 +18,8 @@ from optimizer.freight.candidates import CandidateOptions, CandidateSet, generat
 from optimizer.solve.config import Config
 from optimizer.qubo.encoding import Encoding, encode
 from optimizer.freight.evaluate import Kpis, Plan, check_plan, decode, kpi_deltas, plan_table, simulate
-from optimizer.freight.baselines import greedy_dispatch
-from optimizer.freight.model import build_model
+from optimizer.freight.baselines import BASELINES, best_baseline
+from optimizer.freight.model import add_guard, build_model
 from optimizer.freight.problem import Problem
 from optimizer.solve.solver import SampleSet
 
@@ -27,17 +28,39 @@ __all__ = ["Prepared", "Outcome", "prepare", "solve_problem"]
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """Everything derived from a problem before any backend runs."""
+    """Everything derived from a problem before any backend runs.
+
+    ``model`` is the BinaryModel (plan variables first, candidate i = variable i, then the train
+    counts); ``baselines`` maps each dispatcher in :data:`~optimizer.freight.baselines.BASELINES`
+    to its full model assignment, and ``best_baseline`` names the one with the lowest model
+    objective: it is the ``reference`` for the penalty rule, the warm start of every backend and
+    what KPI deltas are measured against. The QUBO (``encoding``) is built on first use.
+    """
 
     problem: Problem
     candidates: CandidateSet
-    encoding: Encoding
-    greedy: np.ndarray  # model assignment of the greedy dispatcher
+    model: object  # BinaryModel
+    baselines: dict[str, np.ndarray]
+    best_baseline: str
     timing: dict[str, float]
+    inequality: str = "slack"
+    penalty: float | None = None
 
     @property
-    def model(self):
-        return self.encoding.model
+    def reference(self) -> np.ndarray:
+        return self.baselines[self.best_baseline]
+
+    @property
+    def greedy(self) -> np.ndarray:
+        """The warm start (the best baseline's assignment; kept under its old name for callers)."""
+        return self.reference
+
+    @cached_property
+    def encoding(self) -> Encoding:
+        t = time.perf_counter()
+        enc = encode(self.model, reference=self.reference, inequality=self.inequality, penalty=self.penalty)
+        self.timing["encode"] = time.perf_counter() - t
+        return enc
 
     @property
     def qubo(self):
@@ -45,18 +68,23 @@ class Prepared:
 
 
 def prepare(problem: Problem, config: Config) -> Prepared:
+    """Candidates, the model (with the ``[objective]`` settings), every baseline; guard rows
+    against the best baseline when ``[objective]`` asks for them."""
     timing = {}
     t = time.perf_counter()
-    cset = generate_candidates(problem, CandidateOptions(config.model.k_routes, config.model.max_departure_slots))
+    m = config.model
+    cset = generate_candidates(problem, CandidateOptions(m.k_routes, m.max_departure_slots, m.light_engines))
     timing["candidates"] = time.perf_counter() - t
     t = time.perf_counter()
-    model = build_model(cset)
-    greedy = greedy_dispatch(cset)
+    model = build_model(cset, config.objective)
     timing["model"] = time.perf_counter() - t
     t = time.perf_counter()
-    encoding = encode(model, reference=greedy, inequality=config.model.inequality, penalty=config.model.penalty)
-    timing["encode"] = time.perf_counter() - t
-    return Prepared(problem, cset, encoding, greedy, timing)
+    baselines = {name: dispatch(cset, model) for name, dispatch in BASELINES.items()}
+    best, reference = best_baseline(cset, model, baselines)
+    if config.objective.guarded:
+        model = add_guard(model, cset, reference)
+    timing["baselines"] = time.perf_counter() - t
+    return Prepared(problem, cset, model, baselines, best, timing, m.inequality, m.penalty)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,10 +100,15 @@ class Outcome:
     violations: tuple[str, ...]
     plan: Plan
     kpis: Kpis | None  # None when the plan is infeasible: KPIs of an infeasible plan mislead
-    greedy_kpis: Kpis
+    baseline_kpis: Kpis  # of the best baseline (prepared.best_baseline)
     bound: float | None = None
     optimal: bool | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    baselines_kpis: dict[str, Kpis] = field(default_factory=dict)  # every baseline's KPIs
+
+    @property
+    def baseline(self) -> str:
+        return self.prepared.best_baseline
 
     def to_json(self) -> dict[str, object]:
         p = self.prepared
@@ -95,14 +128,27 @@ class Outcome:
             "feasible": self.feasible,
             "violations": list(self.violations),
             "kpis": None if self.kpis is None else self.kpis.as_dict(),
-            "greedy_kpis": self.greedy_kpis.as_dict(),
-            "greedy_objective_cny": float(p.model.objective(p.greedy)[0]),
-            "kpi_change_percent": None if self.kpis is None else kpi_deltas(self.kpis, self.greedy_kpis),
+            "baseline": p.best_baseline,
+            "baseline_kpis": self.baseline_kpis.as_dict(),
+            "baseline_objective_cny": float(p.model.objective(p.reference)[0]),
+            "greedy_objective_cny": float(p.model.objective(p.baselines["greedy"])[0]),
+            "baselines": {name: {"objective_cny": float(p.model.objective(x)[0]),
+                                 "kpis": self.baselines_kpis[name].as_dict() if name in self.baselines_kpis else None}
+                          for name, x in p.baselines.items()},
+            "kpi_change_percent": None if self.kpis is None else kpi_deltas(self.kpis, self.baseline_kpis),
+            "objective": {"mode": self._objective_mode(), "guarded": any(r.startswith("guard ")
+                                                                         for r in p.model.row_names)},
             "plan": plan_table(p.problem, self.plan),
+            "light_engines": [{"corridor": le.corridor, "from": le.origin, "to": le.destination, "slot": le.slot,
+                               "count": le.count} for le in self.plan.light_engines],
             "timing": {**p.timing, **self.timing},
             "solver": self.sampleset.summary(),
             "hybrid": self.sampleset.solver.startswith("hybrid["),
         }
+
+
+    def _objective_mode(self) -> str:
+        return "service-first" if self.prepared.model.tiers else "weighted"
 
 
 def _hybrid_origin(stages) -> str:
@@ -185,12 +231,14 @@ def evaluate_sampleset(prepared: Prepared, sampleset: SampleSet, *, backend: str
     plan = decode(prepared.candidates, x)
     violations = tuple(check_plan(prepared.problem, plan))
     feasible = bool(feasible_rows[row]) and not violations
-    greedy_kpis = simulate(prepared.problem, decode(prepared.candidates, prepared.greedy))
+    baselines_kpis = {name: simulate(prepared.problem, decode(prepared.candidates, bx))
+                      for name, bx in prepared.baselines.items()}
     kpis = simulate(prepared.problem, plan) if feasible else None
     return Outcome(
         prepared=prepared, backend=backend, seed=seed, sampleset=sampleset, x=x,
         energy=float(sampleset.energies[row]), objective=float(enc.model.objective(x)[0]),
-        feasible=feasible, violations=violations, plan=plan, kpis=kpis, greedy_kpis=greedy_kpis,
+        feasible=feasible, violations=violations, plan=plan, kpis=kpis,
+        baseline_kpis=baselines_kpis[prepared.best_baseline], baselines_kpis=baselines_kpis,
         bound=bound, optimal=optimal,
         timing={**(timing or {}), "evaluate": time.perf_counter() - t},
     )
