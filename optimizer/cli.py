@@ -250,7 +250,7 @@ def _solve_model_file(args, config, found) -> int:
     import numpy as np
 
     from backends import create_solver
-    from optimizer.report.results import write_json_atomic
+    from optimizer.report.results import default_output_dir, prepare_output_dir, write_json_atomic
 
     model, backend = found.model, config.solver.backend
     if backend != "cpsat":
@@ -278,7 +278,7 @@ def _solve_model_file(args, config, found) -> int:
         "fractional_rows": list(found.metadata.get("fractional_rows", [])),
         "timing": {"total": float(solution.seconds)}, "info": dict(solution.info),
     }
-    out_dir = Path(args.out or Path("results") / f"{name}-cpsat")
+    out_dir = prepare_output_dir(args.out or default_output_dir(name, "cpsat"))
     path = write_json_atomic(out_dir / "results.json", report)
     state = ("proven optimal" if report["optimal"] else "feasible") if feasible else "INFEASIBLE"
     shown_bound = "" if bound is None or report["optimal"] else f", bound {bound:.10g}"
@@ -296,7 +296,7 @@ def _solve_qubo_file(args, config) -> int:
     from backends import create_solver
     from optimizer.solve.hybrid import solve_qubo
     from optimizer.qubo.formats import ModelFile, describe_result, read_any
-    from optimizer.report.results import write_json_atomic
+    from optimizer.report.results import default_output_dir, prepare_output_dir, write_json_atomic
 
     config = _with_qubo_flags(config, args)
     found = read_any(args.file, format=config.qubo.requested_format, sense=config.qubo.requested_sense)
@@ -315,7 +315,7 @@ def _solve_qubo_file(args, config) -> int:
     report["target"] = config.qubo.target
     report["time_to_target_s"] = result.info.get("time_to_target_s")
     name = report.get("name") or Path(args.file.split("#")[0]).stem
-    out_dir = Path(args.out or Path("results") / f"{name}-{backend}")
+    out_dir = prepare_output_dir(args.out or default_output_dir(name, backend))
     path = write_json_atomic(out_dir / "results.json", report)
     sense = report["sense"]
     native = report["objective_in_file"]
@@ -332,32 +332,78 @@ def _solve_qubo_file(args, config) -> int:
     return 130 if result.info.get("interrupted") else 0
 
 
-def _cmd_solve(args) -> int:
-    from optimizer.solve.config import load_config
-    from optimizer.solve.pipeline import solve_problem
-    from optimizer.freight.problem import load_problem
-    from optimizer.report.tables import kpi_table
-    from optimizer.report.results import write_json_atomic
+def _summary_line(result, config) -> str:
+    """One line: the status (optimal / feasible only when the plan check agreed), cost, bound or
+    gap, the best baseline, and the quantum share of a decomposition."""
+    from optimizer.freight.evaluate import Kpis  # noqa: F401 - documents what kpis holds
 
+    doc = result.details
+    backend = config.solver.backend
+    status = {"optimal": "proven optimal (plan checked)", "feasible": "feasible (plan checked)"}.get(
+        result.status.value, result.status.value.upper())
+    parts = [f"{result.problem}: {backend} {status}"]
+    lexicographic = doc.get("objective", {}).get("mode") == "service-first"
+    if result.kpis is not None:
+        if lexicographic:
+            parts.append(f"priority-weighted lateness {result.kpis.priority_weighted_lateness_hours:,.1f} h, "
+                         f"cost {result.kpis.cost_cny:,.0f} CNY (service-first)")
+        else:
+            parts.append(f"cost {result.kpis.cost_cny:,.0f} CNY")
+        if result.bound is not None and math.isfinite(result.bound) and not result.optimal and not lexicographic:
+            gap = (result.objective - result.bound) / max(1.0, abs(result.objective))
+            parts.append(f"bound {result.bound:,.0f}, gap {100 * gap:.2f}%")
+    if result.baseline_kpis is not None:
+        greedy = (doc.get("baselines", {}).get("greedy") or {}).get("kpis") or {}
+        parts.append(f"best baseline {result.baseline} {result.baseline_kpis.cost_cny:,.0f} CNY"
+                     + (f" (naive greedy {greedy['cost_cny']:,.0f} CNY)" if "cost_cny" in greedy else ""))
+    sizes = doc.get("sizes") or {}
+    if sizes.get("qubo_variables"):
+        parts.append(f"QUBO {sizes['qubo_variables']} variables")
+    else:
+        parts.append(f"model {sizes.get('model_variables', '?')} variables (no QUBO built)")
+    return "; ".join(parts)
+
+
+def _quantum_share_line(result) -> str | None:
+    pieces = [p for s in result.stages for p in s.pieces if p.standins]
+    if not pieces:
+        return None
+    beat = sum(p.device_beat_standins for p in pieces)
+    credited = sum(s.credited for s in result.stages)
+    device_s = sum(p.device_seconds for p in pieces)
+    stand_s = sum(p.standin_seconds for p in pieces)
+    line = (f"quantum share: the device beat every stand-in (incumbent, local search, random samples, annealing) on "
+            f"{beat} of {len(pieces)} pieces, gaining {result.device_contribution:,.2f} beyond them; "
+            f"{credited} rounds credited to it; device {device_s:.1f} s, stand-ins {stand_s:.1f} s.")
+    if result.device_contribution == 0:
+        line += " The device added nothing the classical stand-ins did not also find."
+    return line
+
+
+def _cmd_solve(args) -> int:
     from backends import REGISTRY
+    from optimizer.api import solve
+    from optimizer.freight.problem import load_problem
+    from optimizer.report.results import OutputLock, default_output_dir, prepare_output_dir, write_json_atomic
+    from optimizer.report.tables import kpi_table
+    from optimizer.solve.config import load_config
 
     config = load_config(args.config).override(backend=args.backend, seed=args.seed, time_limit=args.time_limit)
     if args.backend is not None and args.backend not in REGISTRY:
         raise InputError("command line", Issue("--backend", f"unknown backend; known: {', '.join(REGISTRY)}",
                                                args.backend))
-    if config.solver.time_limit <= 0:
-        raise InputError("command line", Issue("--time-limit", "must be > 0 seconds", config.solver.time_limit))
     if not _is_problem_file(args.file):
         return _solve_qubo_file(args, config)
     for flag in ("format", "sense", "target"):
         if getattr(args, flag, None) is not None:
             raise InputError("command line", Issue(f"--{flag}", "applies to bare QUBO and model files; a freight "
                                                    "problem always minimises its cost", getattr(args, flag)))
+    started = time.perf_counter()
     problem = load_problem(args.file)
+    out_dir = prepare_output_dir(args.out or default_output_dir(problem.name, config.solver.backend))
     if config.model.penalty is not None:
         print(f"note: [model] penalty = {config.model.penalty:g} replaces the penalty rule; the QUBO minimum may "
               "then be infeasible (every plan is still checked)", file=sys.stderr)
-    started = time.perf_counter()
 
     from rich.console import Console
 
@@ -368,55 +414,49 @@ def _cmd_solve(args) -> int:
             return
         if stage.stage == "refine" or stage.accepted or (stage.round or 0) % 10 == 0:
             label = "refine (CP-SAT)" if stage.stage == "refine" else f"round {stage.round}"
-            console.print(f"  {label}: best {stage.objective:,.2f} CNY  [{time.perf_counter() - started:.1f} s]")
+            console.print(f"  {label}: best {stage.objective:,.2f}  [{time.perf_counter() - started:.1f} s]")
 
-    outcome = solve_problem(problem, config, on_progress=progress)
-    out_dir = Path(args.out or Path("results") / f"{problem.name}-{config.solver.backend}")
-    result = outcome.to_json()
-    result["wall_seconds"] = time.perf_counter() - started
-    path = write_json_atomic(out_dir / "results.json", result)
+    with OutputLock(out_dir):
+        result = solve(problem, backend=None, config=config, on_progress=progress)
+        doc = result.to_json()
+        doc["wall_seconds"] = time.perf_counter() - started
+        path = write_json_atomic(out_dir / "results.json", doc)
 
-    info = outcome.sampleset.info
-    if outcome.sampleset.solver.startswith("hybrid["):
-        print(f"QUBO of {outcome.prepared.qubo.num_variables} variables exceeds {config.solver.backend}'s limit of "
-              f"{info.get('subproblem_limit')}: solved by hybrid decomposition ({info.get('rounds')} rounds, "
-              f"{info.get('accepted_rounds')} accepted) with CP-SAT refinement "
+    info = (doc.get("solver") or {}).get("info") or {}
+    solver_name = (doc.get("solver") or {}).get("solver", "")
+    if solver_name.startswith("hybrid["):
+        print(f"The model is larger than {config.solver.backend} takes whole: solved by hybrid decomposition "
+              f"({info.get('rounds')} rounds, {info.get('accepted_rounds')} accepted) with CP-SAT refinement "
               f"{'on' if config.refine.enabled else 'off'}.")
-    status = "feasible" if outcome.feasible else "INFEASIBLE"
-    proven = ""
-    lexicographic = bool(outcome.prepared.model.tiers)
-    if outcome.bound is not None:
-        gap = (outcome.objective - outcome.bound) / max(1.0, abs(outcome.objective))
-        proven = " (proven optimal)" if outcome.optimal else \
-            "" if lexicographic or not math.isfinite(outcome.bound) else \
-            f" (bound {outcome.bound:,.0f}, gap {100 * gap:.2f}%)"
-    base_name, base_obj = outcome.baseline, result["baseline_objective_cny"]
-    cost = outcome.kpis.cost_cny if outcome.kpis is not None else outcome.objective
-    what = f"cost {cost:,.0f} CNY" if not lexicographic else \
-        f"priority-weighted lateness {outcome.kpis.priority_weighted_lateness_hours if outcome.kpis else float('nan'):,.1f} h, " \
-        f"cost {cost:,.0f} CNY (service-first)"
-    summary = (f"{problem.name}: {config.solver.backend} plan {status}, {what}{proven}; "
-               f"best baseline {base_name} {outcome.baseline_kpis.cost_cny:,.0f} CNY "
-               f"(naive greedy dispatcher {outcome.baselines_kpis['greedy'].cost_cny:,.0f} CNY); "
-               f"QUBO {outcome.prepared.qubo.num_variables} variables")
-    print(summary)
-    if not args.quiet:
-        if outcome.feasible:
+    elif solver_name.startswith("lns["):
+        print(f"The model has {doc['sizes']['model_variables']:,} variables: solved by large-neighbourhood search "
+              f"({info.get('rounds')} rounds of CP-SAT on sub-models, {info.get('accepted_rounds')} improved).")
+    print(_summary_line(result, config))
+    share = _quantum_share_line(result)
+    if share:
+        print(share)
+    if result.message:
+        print(result.message)
+    if not args.quiet and result.baseline_kpis is not None:
+        if result.feasible:
             print()
-            print(kpi_table(outcome.kpis, outcome.baseline_kpis, plan_name=config.solver.backend,
-                            baseline_name=base_name))
-            if outcome.objective > base_obj + 1e-6 * max(1.0, abs(base_obj)):
-                print(f"\nThe {base_name} baseline's plan is better than {config.solver.backend}'s on this run.")
+            print(kpi_table(result.kpis, result.baseline_kpis, plan_name=config.solver.backend,
+                            baseline_name=result.baseline))
+            if result.objective > result.baseline_objective + 1e-6 * max(1.0, abs(result.baseline_objective)):
+                print(f"\nThe {result.baseline} baseline's plan is better than {config.solver.backend}'s on this run.")
         else:
-            print("The best sample violates the problem's constraints; no KPIs are reported for it:")
-            for v in outcome.violations[:20]:
+            print("The plan violates the problem's constraints; no KPIs are reported for it:")
+            for v in result.violations[:20]:
                 print(f"  - {v}")
             print()
-            print(kpi_table(None, outcome.baseline_kpis, plan_name=config.solver.backend, baseline_name=base_name))
+            print(kpi_table(None, result.baseline_kpis, plan_name=config.solver.backend,
+                            baseline_name=result.baseline))
     print(f"\nwrote {path}")
-    if info.get("interrupted"):
+    if result.status.value == "interrupted":
         print("interrupted: the best plan found so far was written", file=sys.stderr)
         return 130
+    if result.status.value == "time_limit" and not result.feasible:
+        return 1
     return 0
 
 
@@ -437,8 +477,10 @@ def _cmd_compare(args) -> int:
     else:
         backends = [b for b in REGISTRY if b != "exact" and is_installed(b)]
     seeds = list(range(config.solver.seed, config.solver.seed + args.seeds))
+    from optimizer.report.results import prepare_output_dir
+
     if args.out:
-        out_dir = Path(args.out)
+        out_dir = prepare_output_dir(args.out)
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out_dir = Path("results") / stamp
@@ -455,11 +497,16 @@ def _cmd_compare(args) -> int:
                     f"{row['time_solve_s']:.2f} s")
         print(f"[{done}/{total}] {row['instance']} {row['backend']} seed {row['seed']}: {what}", file=sys.stderr)
 
-    doc = run_comparison(args.files, config, backends=backends, seeds=seeds,
-                         time_limit=args.time_limit or config.solver.time_limit, out_dir=out_dir,
-                         command=["qfreight", "compare", *args.files, *(f"--{flag.replace('_', '-')}={value}" for flag, value
-                                  in vars(args).items() if flag not in ("command", "files") and value is not None)],
-                         on_row=progress)
+    from optimizer.report.results import OutputLock
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with OutputLock(out_dir):
+        doc = run_comparison(args.files, config, backends=backends, seeds=seeds,
+                             time_limit=args.time_limit or config.solver.time_limit, out_dir=out_dir,
+                             command=["qfreight", "compare", *args.files,
+                                      *(f"--{flag.replace('_', '-')}={value}" for flag, value in vars(args).items()
+                                        if flag not in ("command", "files") and value is not None)],
+                             on_row=progress)
     for line in summary_lines(doc, backend_stats(doc)):
         print(f"- {line}")
     print(f"wrote {out_dir}/: results.json, results.csv, report.md, report.html")

@@ -247,7 +247,9 @@ def china_prepared():
 
 
 def run_model(prep, solver, *, seed=0, time_limit=20.0, rounds=10, patience=10, attribution=False, **kwargs):
-    source = ModelSource(prep.model, names=[s.id for s in prep.problem.shipments], plans_per_group=4)
+    # Device pieces over plans, train counts repaired exactly (as the pipeline builds them).
+    source = ModelSource(prep.model, names=[s.id for s in prep.problem.shipments], plans_per_group=4,
+                         surrogate=prep.pieces)
     return decompose(source, QuboPieceSolver(solver), start=prep.greedy, seed=seed,
                      stop=MultipleCriteria([MaxRounds(rounds), NoImprovement(patience)]),
                      deadline=Deadline(time_limit), attribution=attribution, **kwargs)

@@ -66,13 +66,24 @@ class BinaryModel:
         quad = np.einsum("ij,ij->i", (self.P @ X.T).T, X) if self.P.nnz else 0.0
         return X @ self.c + quad + self.offset
 
+    @property
+    def membership(self) -> sp.csr_array:
+        """(groups, n) 0/1 matrix of the one-hot groups (built once)."""
+        cached = self.__dict__.get("_membership")
+        if cached is None:
+            sizes = np.array([len(g) for g in self.groups], dtype=np.int64)
+            cols = np.fromiter((i for g in self.groups for i in g), dtype=np.int64, count=int(sizes.sum()))
+            rows = np.repeat(np.arange(len(self.groups)), sizes)
+            cached = sp.csr_array((np.ones(cols.size), (rows, cols)), shape=(len(self.groups), self.num_variables))
+            object.__setattr__(self, "_membership", cached)
+        return cached
+
     def group_violation(self, X: np.ndarray) -> np.ndarray:
         """Sum over groups of |sum x - 1|, per row of X."""
         X = self._batch(X)
-        total = np.zeros(X.shape[0])
-        for g in self.groups:
-            total += np.abs(X[:, list(g)].sum(axis=1) - 1)
-        return total
+        if not self.groups:
+            return np.zeros(X.shape[0])
+        return np.abs((self.membership @ X.T) - 1.0).sum(axis=0)
 
     def row_excess(self, X: np.ndarray) -> np.ndarray:
         """(k, m) amount by which each row exceeds its bound (0 where satisfied)."""

@@ -78,7 +78,9 @@ _SCALAR_COLUMNS = (
     "qaoa_approximation_ratio", "qaoa_optimum_probability", "qaoa_best_probability",
     "photonic_mean_photons_per_sample", "photonic_mean_clicks_per_sample",
     "photonic_gbs_best_energy", "photonic_random_best_energy", "probability_of_best",
-    "greedy_objective", "baseline", "baseline_objective", "interrupted",
+    "greedy_objective", "baseline", "baseline_objective", "interrupted", "status", "best_origin",
+    "device_contribution", "device_pieces", "device_pieces_beat_standins", "credited_rounds", "device_seconds",
+    "standin_seconds",
 )
 
 

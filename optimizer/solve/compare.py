@@ -198,7 +198,7 @@ def _trace(info: dict) -> list[list[float]] | None:
     t, out = 0.0, []
     for stage in stages:
         t += float(stage.get("seconds", 0.0))
-        energy = stage.get("polished_energy", stage.get("energy"))
+        energy = stage.get("objective", stage.get("energy"))
         if energy is not None:
             out.append([t, float(energy)])
     best, trace = float("inf"), []
@@ -213,6 +213,8 @@ def _run_problem(spec: RunSpec) -> dict[str, object]:
 
     prepared = _prepared(spec.instance.path, spec.config)
     config = spec.config.override(backend=spec.backend, seed=spec.seed, time_limit=spec.time_limit)
+    # The model is prepared once per instance and shared by its runs (its time is reported
+    # separately): each run's limit covers its own solve.
     outcome = solve_problem(prepared.problem, config, prepared=prepared)
     res = outcome.to_json()
     solver = res["solver"]
@@ -245,8 +247,24 @@ def _run_problem(spec: RunSpec) -> dict[str, object]:
         "violations": list(res["violations"])[:20],
         "plan": res["plan"],
         "trace": _trace(info),
-        "interrupted": bool(info.get("interrupted", False)),
+        "interrupted": res["status"] == "interrupted",
+        "status": res["status"],
+        **quantum_share(info, solver),
         "_versions_hybrid": hybrid,
+    }
+
+
+def quantum_share(info: dict, solver: dict) -> dict[str, object]:
+    """The attribution of a decomposition run (None where there was no device-solved piece)."""
+    pieces = [p for s in info.get("stages", ()) for p in s.get("pieces", ()) if p.get("standins")]
+    return {
+        "best_origin": solver.get("best_origin"),
+        "device_contribution": info.get("device_contribution") if pieces else None,
+        "device_pieces": len(pieces) if pieces else None,
+        "device_pieces_beat_standins": info.get("pieces_device_beat_standins") if pieces else None,
+        "credited_rounds": info.get("credited_rounds") if pieces else None,
+        "device_seconds": info.get("device_seconds") if pieces else None,
+        "standin_seconds": info.get("standin_seconds") if pieces else None,
     }
 
 
@@ -301,6 +319,9 @@ def _run_qubo(spec: RunSpec) -> dict[str, object]:
         "plan": None,
         "trace": _trace(info),
         "interrupted": bool(info.get("interrupted", False)),
+        "status": "interrupted" if info.get("interrupted") else ("optimal" if info.get("optimal") and is_reference
+                                                                  else "feasible"),
+        **quantum_share(info, {"best_origin": result.best_origin}),
         "_versions_hybrid": hybrid,
     }
 

@@ -2,7 +2,10 @@
 
 ::
 
-    [solver]            backend, seed, time_limit (seconds)
+    [solver]            backend, seed, time_limit (seconds, the whole run: preparation included),
+                        budget ("time" | "work"), work (CP-SAT deterministic seconds in work mode),
+                        lns ("auto" | "on" | "off": large-neighbourhood search for model solvers)
+    [lns]               neighbourhood size, time per neighbourhood, neighbourhoods per round, selection
     [model]             k_routes, max_departure_slots (0: whole horizon), light_engines, inequality
                         ("slack" | "unbalanced"), penalty
     [objective]         weights cost, lateness, dwell, diesel, co2; mode ("weighted" | "service-first");
@@ -29,14 +32,35 @@ from pathlib import Path
 from optimizer.errors import ConfigError, InputError, Issue
 from optimizer.freight.objective import CRITERIA, Objective
 
-__all__ = ["Config", "SolverSection", "ModelSection", "load_config", "parse_config"]
+__all__ = ["Config", "SolverSection", "ModelSection", "LnsSection", "load_config", "parse_config", "BOUNDS"]
 
 
 @dataclass(frozen=True)
 class SolverSection:
     backend: str = "cpsat"
     seed: int = 0
-    time_limit: float = 30.0  # seconds
+    time_limit: float = 30.0  # seconds, for the whole run (preparation included)
+    # "time": stop on the wall clock (time_limit). "work": stop on fixed work, so the same seed gives
+    # the same plan on any machine and load: CP-SAT's deterministic time (``work``), fixed reads,
+    # evaluations and samples (each backend's own options), fixed rounds; time_limit is then only a
+    # safety net that ends the run with status time_limit.
+    budget: str = "time"
+    work: float = 10.0  # CP-SAT deterministic-time units in work mode (per whole-model solve)
+    lns: str = "auto"  # "auto": LNS when the model has more than lns_variables variables
+
+
+@dataclass(frozen=True)
+class LnsSection:
+    """Large-neighbourhood search on the model: CP-SAT re-solves neighbourhoods of whole shipments."""
+
+    auto_variables: int = 20_000  # [solver] lns = "auto" switches to LNS above this many model variables
+    subproblem_size: int = 600  # model variables per neighbourhood
+    piece_time: float = 3.0  # seconds (or, in work mode, deterministic units) per neighbourhood
+    pieces_per_round: int = 1  # non-overlapping neighbourhoods solved at once (through [executor])
+    selection: str = "adaptive"  # adaptive | energy-impact | resource | window | worst | random
+    workers: int = 1  # CP-SAT workers per neighbourhood
+    rounds: int = 1000  # in work mode the loop's stop (rounds of neighbourhoods)
+    patience: int = 200  # rounds without improvement before stopping
 
 
 @dataclass(frozen=True)
@@ -108,6 +132,7 @@ class Config:
     refine: RefineSection = field(default_factory=RefineSection)
     executor: ExecutorSection = field(default_factory=ExecutorSection)
     qubo: QuboSection = field(default_factory=QuboSection)
+    lns: LnsSection = field(default_factory=LnsSection)
     source: str | None = None
 
     def backend_options(self, name: str) -> dict[str, object]:
@@ -145,6 +170,14 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("refine", "time_limit"): (1e-3, _WEEK),
     ("refine", "workers"): (1, 1024),
     ("executor", "workers"): (1, 65_536),
+    ("solver", "work"): (1e-3, 1e9),
+    ("lns", "auto_variables"): (0, 10**9),
+    ("lns", "subproblem_size"): (2, 10**6),
+    ("lns", "piece_time"): (1e-3, _WEEK),
+    ("lns", "pieces_per_round"): (1, 4096),
+    ("lns", "workers"): (1, 1024),
+    ("lns", "rounds"): (1, 10**9),
+    ("lns", "patience"): (1, 10**9),
 }
 
 
@@ -212,7 +245,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     from backends import REGISTRY, check_backend_options
 
     issues: list[Issue] = []
-    known = ("solver", "model", "objective", "backends", "hybrid", "refine", "executor", "qubo")
+    known = ("solver", "model", "objective", "backends", "hybrid", "refine", "executor", "qubo", "lns")
     for key in data:
         if key not in known:
             issues.append(Issue(key, f"unknown section; known sections: {', '.join(known)}"))
@@ -223,12 +256,21 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     refine = _section(RefineSection, data.get("refine", {}), "refine", source, issues)
     executor = _section(ExecutorSection, data.get("executor", {}), "executor", source, issues)
     qubo = _section(QuboSection, data.get("qubo", {}), "qubo", source, issues)
+    lns = _section(LnsSection, data.get("lns", {}), "lns", source, issues)
     _check_qubo_section(qubo, issues)
+    from optimizer.solve.decompose import SELECTIONS
+
+    if solver.budget not in ("time", "work"):
+        issues.append(Issue("solver.budget", "expected 'time' or 'work'", solver.budget))
+    if solver.lns not in ("auto", "on", "off"):
+        issues.append(Issue("solver.lns", "expected 'auto', 'on' or 'off'", solver.lns))
+    if lns.selection not in SELECTIONS:
+        issues.append(Issue("lns.selection", f"expected one of {', '.join(SELECTIONS)}", lns.selection))
     if hybrid.piece_inequality not in ("auto", "slack", "unbalanced"):
         issues.append(Issue("hybrid.piece_inequality", "expected 'auto', 'slack' or 'unbalanced'",
                             hybrid.piece_inequality))
-    if hybrid.selection not in ("energy-impact", "resource", "random"):
-        issues.append(Issue("hybrid.selection", "expected 'energy-impact', 'resource' or 'random'", hybrid.selection))
+    if hybrid.selection not in SELECTIONS:
+        issues.append(Issue("hybrid.selection", f"expected one of {', '.join(SELECTIONS)}", hybrid.selection))
     if hybrid.subproblem_size < 0 or hybrid.plans_per_shipment < 0 or hybrid.rounds < 1 or hybrid.patience < 1 or hybrid.pieces_per_round < 1:
         issues.append(Issue("hybrid", "subproblem_size must be >= 0; rounds, patience, pieces_per_round >= 1"))
     if executor.kind not in ("local", "dask"):
@@ -258,7 +300,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     if issues:
         raise ConfigError(source, issues)
     return Config(solver=solver, model=model, objective=objective, backends=backends, hybrid=hybrid, refine=refine,
-                  executor=executor, qubo=qubo, source=source)
+                  executor=executor, qubo=qubo, lns=lns, source=source)
 
 
 def _check_qubo_section(qubo: QuboSection, issues: list[Issue]) -> None:

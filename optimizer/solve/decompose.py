@@ -124,7 +124,7 @@ class ModelSource:
     kind = "model"
 
     def __init__(self, model: BinaryModel, *, names: Sequence[str] | None = None, plans_per_group: int = 0,
-                 times: Callable[[np.ndarray], np.ndarray] | None = None):
+                 times: Callable[[np.ndarray], np.ndarray] | None = None, surrogate=None):
         if not model.groups:
             raise ValueError("a model source needs one-hot groups to decompose along")
         self.model = model
@@ -133,6 +133,9 @@ class ModelSource:
             raise ValueError(f"{len(self.names)} names for {len(model.groups)} groups")
         self.plans_per_group = plans_per_group
         self.times = times  # x -> (groups,) hours of each group's current choice, for "window" pieces
+        # Device pieces over the groups' variables only: an object with ``surrogate(x, variables)
+        # -> BinaryModel`` and ``repair(x_old, x_new) -> x`` (see optimizer.freight.pieces).
+        self.surrogate = surrogate
         self.num_units = len(model.groups)
         n = model.num_variables
         self._group_of = _group_of(n, model.groups)
@@ -232,6 +235,8 @@ class ModelSource:
         sub-model itself; then ``Piece.qubo`` is None and samples are sub-model assignments)."""
         x = np.asarray(x, dtype=np.uint8)
         plan_vars = np.concatenate([self._shortlist(x, g) for g in units])
+        if qubo and self.surrogate is not None:
+            return self._surrogate_piece(x, units, plan_vars, inequality=inequality, current=current)
         variables = np.concatenate([plan_vars, self._auxiliary(plan_vars)])
         sub = submodel(self.model, x, variables)
         start = x[variables]
@@ -254,6 +259,30 @@ class ModelSource:
 
         return Piece(units=units, names=names, variables=variables, qubo=enc.qubo, start=enc.lift(start)[0],
                      current=current, model=sub, rows=rows, _evaluate=evaluate)
+
+
+    def _surrogate_piece(self, x: np.ndarray, units, plan_vars: np.ndarray, *, inequality: str,
+                         current: float | None) -> Piece:
+        """A device piece over the groups' own variables; every answer repaired and judged by the
+        full model (the piece's ``variables`` are then all of them: the repair may touch any
+        auxiliary variable of the batches whose wagons changed)."""
+        sub = self.surrogate.surrogate(x, plan_vars)
+        start = x[plan_vars]
+        enc = encode(sub, reference=start, inequality=inequality)
+        model, repair = self.model, self.surrogate.repair
+
+        def evaluate(samples: np.ndarray, enc=enc, x=x.copy()):
+            Y = enc.project(samples).astype(np.uint8)
+            full = np.repeat(x[None, :], Y.shape[0], axis=0)
+            full[:, plan_vars] = Y
+            full = np.stack([repair(x, row) for row in full]) if len(full) else full
+            return model.objective(full), model.is_feasible(full), full
+
+        units = tuple(int(u) for u in units)
+        return Piece(units=units, names=tuple(self.names[u] for u in units),
+                     variables=np.arange(model.num_variables), qubo=enc.qubo, start=enc.lift(start)[0],
+                     current=self.value(x) if current is None else current, model=sub, rows=None,
+                     _evaluate=evaluate)
 
 
 class QuboSource:
@@ -485,19 +514,23 @@ def _solve_model_task(task: tuple):
     """Executor task: one piece's exact sub-model on CP-SAT, hinted with the incumbent."""
     from backends.cpsat import CpSatSolver
 
-    model, seed, time_limit, initial, workers = task
-    return CpSatSolver(workers=workers).solve_model(model, seed=seed, time_limit=time_limit, initial=initial)
+    model, seed, time_limit, initial, workers, work_limit = task
+    return CpSatSolver(workers=workers, work_limit=work_limit).solve_model(model, seed=seed, time_limit=time_limit,
+                                                                         initial=initial)
 
 
 class ModelPieceSolver:
     """Pieces solved by CP-SAT on the exact sub-model (large-neighbourhood search): each piece
     gets at most ``piece_time`` seconds, and its answer is never worse than the incumbent."""
 
-    def __init__(self, *, workers: int = 1, subproblem_size: int = 400, piece_time: float = 5.0):
+    def __init__(self, *, workers: int = 1, subproblem_size: int = 400, piece_time: float = 5.0,
+                 deterministic: bool = False):
         if subproblem_size < 1 or piece_time <= 0 or workers < 1:
             raise ValueError("subproblem_size and workers must be >= 1, piece_time > 0")
         self.name = "cpsat"
         self.workers = workers
+        # Work mode: each neighbourhood gets ``piece_time`` units of CP-SAT's deterministic time.
+        self.deterministic = deterministic
         self.limit = subproblem_size
         self.piece_time = piece_time
         self.inequality = "slack"
@@ -510,7 +543,9 @@ class ModelPieceSolver:
         return piece.model is not None and piece.model.num_variables <= 2 * self.limit
 
     def task(self, piece: Piece, seed: int, time_limit: float) -> tuple:
-        return (piece.model, seed, min(time_limit, self.piece_time), piece.start, self.workers)
+        if self.deterministic:
+            return (piece.model, seed, time_limit, piece.start, self.workers, self.piece_time)
+        return (piece.model, seed, min(time_limit, self.piece_time), piece.start, self.workers, None)
 
 
 def _best_feasible(piece: Piece, samples: np.ndarray, origins: Sequence[str] | None = None):
@@ -635,12 +670,16 @@ def decompose(
     refine: Callable[[np.ndarray, float], np.ndarray] | None = None,
     refine_time: float = 0.0,
     on_progress: Callable[[StageRecord], None] | None = None,
+    deterministic: bool = False,
 ) -> Decomposed:
     """Minimise ``source``'s objective from the feasible ``start`` by solving pieces.
 
     ``piece_solver`` is a :class:`QuboPieceSolver` (a backend on each piece's QUBO; with
     ``attribution`` every piece is also solved by the stand-ins and the device is credited only
     with what it found beyond them) or a :class:`ModelPieceSolver` (CP-SAT on the sub-model).
+    With ``deterministic`` nothing depends on the clock but the safety ``deadline``: the stand-ins
+    run fixed work (annealing a fixed number of reads, local search to convergence), so the same
+    seed gives the same answer under any load when the piece solver is deterministic too.
     ``stop`` is asked before every round; ``deadline`` bounds every piece's budget and is kept
     for ``refine(x, seconds) -> x``, which runs once at the end for at most ``refine_time``
     seconds and is kept only if it lowers the objective and stays feasible.
@@ -670,7 +709,7 @@ def decompose(
     if attribution and piece_solver.needs_qubo:
         from backends import create_solver
 
-        anneal = create_solver("anneal", {})
+        anneal = create_solver("anneal", {"num_reads": 64} if deterministic else {})
     adaptive = _Adaptive(source) if selection == "adaptive" else None
     links = source.links()
     interrupted, reason, done, accepted_rounds, credited_rounds, stale = False, "", 0, 0, 0, 0
@@ -741,7 +780,8 @@ def decompose(
                 answers: dict[str, tuple[float, np.ndarray] | None] = {}
                 stand_seconds = 0.0
                 if anneal is not None:
-                    answers, stand_seconds = standins(piece, result, piece_solver.solver, seed=s, budget=seconds,
+                    answers, stand_seconds = standins(piece, result, piece_solver.solver, seed=s,
+                                                      budget=deadline.remaining if deterministic else seconds,
                                                       anneal=anneal)
                 best_standin = min((a[0] for a in answers.values() if a is not None), default=np.inf)
                 device_value = None if dev is None else dev[0]
