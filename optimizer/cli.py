@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild a comparison's reports from its results.json")
     report.add_argument("run_dir", help="the folder `qfreight compare` wrote")
 
+    from optimizer.serve import add_arguments as add_serve_arguments
+    from optimizer.solve.replan import add_replan_arguments, add_simulate_arguments
+
+    add_replan_arguments(sub.add_parser("replan", help="re-plan a solved run after disruptions: frozen trains, a "
+                                        "stability term, the keep-the-old-plan alternative and the best baseline"))
+    add_simulate_arguments(sub.add_parser("simulate", help="play a horizon with a stream of disruptions: static plan "
+                                          "vs re-planning vs the best baseline reacting to each event"))
+    add_serve_arguments(sub.add_parser("serve", help="the dispatcher dashboard (local web app) of a run folder"))
+
     data = sub.add_parser("data", help="the public benchmark data folder: list, locate and fetch its files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download public benchmark files from their publishers, checking "
@@ -595,8 +604,29 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_replan(args) -> int:
+    from optimizer.solve.replan import run_replan
+
+    return run_replan(args)
+
+
+def _cmd_simulate(args) -> int:
+    from optimizer.solve.replan import run_simulate
+
+    return run_simulate(args)
+
+
+def _cmd_serve(args) -> int:
+    from optimizer.serve import run
+
+    return run(args)
+
+
 COMMANDS = {
     "solve": _cmd_solve,
+    "replan": _cmd_replan,
+    "simulate": _cmd_simulate,
+    "serve": _cmd_serve,
     "validate": _cmd_validate,
     "schema": _cmd_schema,
     "backends": _cmd_backends,

@@ -126,9 +126,12 @@ def test_solve_tiny_with_cpsat_writes_results(tmp_path, capsys):
 
 
 def test_solve_same_seed_same_result(tmp_path, capsys):
+    # Work mode: fixed reads, so the same seed gives the same plan whatever the load.
+    cfg = tmp_path / "work.toml"
+    cfg.write_text('[solver]\nbudget = "work"\n[backends.anneal]\nnum_reads = 32\n')
     for name in ("a", "b"):
-        assert run(["solve", PROBLEMS / "tiny.toml", "--backend", "anneal", "--seed", 7, "--out", tmp_path / name,
-                    "--quiet"], capsys)[0] == 0
+        assert run(["solve", PROBLEMS / "tiny.toml", "--backend", "anneal", "--seed", 7, "--config", cfg,
+                    "--out", tmp_path / name, "--quiet"], capsys)[0] == 0
     a = json.loads((tmp_path / "a" / "results.json").read_text())
     b = json.loads((tmp_path / "b" / "results.json").read_text())
     assert a["plan"] == b["plan"] and a["qubo_energy"] == b["qubo_energy"]
@@ -186,8 +189,9 @@ def test_problem_larger_than_device_goes_through_hybrid(tmp_path, capsys):
 
 def test_bare_qubo_files_solve_and_export(tmp_path, capsys, shared_data):
     # Beasley bqp50 instance 1 (OR-Library; published optimum 2098, maximisation).
-    code, out, _ = run(["solve", f"{shared_data / 'bqp' / 'bqp50.txt'}#1", "--backend", "anneal",
-                        "--out", tmp_path / "b"], capsys)
+    # --target stops the annealer's budget once the published value is reached.
+    code, out, _ = run(["solve", f"{shared_data / 'bqp' / 'bqp50.txt'}#1", "--backend", "anneal", "--target", 2098,
+                        "--time-limit", 20, "--out", tmp_path / "b"], capsys)
     assert code == 0 and "best energy -2098" in out and "objective 2098 in the file's max convention" in out
     report = json.loads((tmp_path / "b" / "results.json").read_text())
     assert report["best_energy"] == -2098 and "kpis" not in report

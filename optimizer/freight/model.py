@@ -48,7 +48,7 @@ def model_terms(cset) -> np.ndarray:
     cache = cset.__dict__.setdefault("_aux_layout", {})
     if "terms" not in cache:
         layout = aux_layout(cset)
-        plan_terms = np.array([c.terms for c in cset.candidates], dtype=np.float64).reshape(-1, len(CRITERIA))
+        plan_terms = np.asarray(cset.terms_matrix, dtype=np.float64).reshape(-1, len(CRITERIA))
         per_train = train_terms(cset.problem, cset.batches)
         bits = per_train[layout.bit_batch] * layout.bit_weight[:, None]
         cache["terms"] = np.vstack([plan_terms, bits])
@@ -65,11 +65,16 @@ def _objective(cset, terms: np.ndarray, objective: Objective):
     lateness = np.rint(terms[:, 1] * 60.0)  # priority-minutes: exact, since times are whole minutes
     # Range of the weighted sum over all assignments (one plan per shipment, any train counts).
     n_plans = len(cset.candidates)
+    group_of = cset.group_of
+    grouped = group_of >= 0
+    most = np.full(len(cset.groups), -np.inf)
+    least = np.full(len(cset.groups), np.inf)
+    np.maximum.at(most, group_of[grouped], weighted[:n_plans][grouped])
+    np.minimum.at(least, group_of[grouped], weighted[:n_plans][grouped])
     hi = lo = 0.0
-    for members in cset.groups:
-        values = weighted[list(members)]
-        hi += values.max()
-        lo += values.min()
+    for high, low in zip(most.tolist(), least.tolist()):  # summed in group order, as always
+        hi += high
+        lo += low
     aux = weighted[n_plans:]
     hi += np.maximum(aux, 0).sum()
     lo += np.minimum(aux, 0).sum()
@@ -87,8 +92,8 @@ def build_model(cset, objective: Objective = Objective()) -> BinaryModel:
     terms = model_terms(cset)
     c, tiers = _objective(cset, terms, objective)
     labels = [cand.label for cand in cset.candidates]
-    labels += [f"trains/{batches.label(problem, int(b))}/{k}" for k, b in
-               enumerate(layout.bit_batch.tolist())]
+    batch_label = [batches.label(problem, b) for b in range(len(batches))]
+    labels += [f"trains/{batch_label[b]}/{k}" for k, b in enumerate(layout.bit_batch.tolist())]
     bit_index = np.arange(n_plans, n, dtype=np.int64)
     W = problem.costs.wagons_per_train
     upper = batches.upper
@@ -106,9 +111,8 @@ def build_model(cset, objective: Objective = Objective()) -> BinaryModel:
         names.extend(block_names)
 
     # Wagons: the trains of a batch carry every wagon entering it.
-    plan_of_use = [i for i, cand in enumerate(cset.candidates) for _ in cand.uses]
-    use_batch = [b for cand in cset.candidates for b, _ in cand.uses]
-    use_wagons = [w for cand in cset.candidates for _, w in cand.uses]
+    use_ptr, use_batch, use_wagons = cset.use_arrays
+    plan_of_use = np.repeat(np.arange(n_plans, dtype=np.int64), np.diff(use_ptr))
     loaded = np.flatnonzero(batches.loaded_max > 0)
     wagon_row = -np.ones(len(batches), dtype=np.int64)
     wagon_row[loaded] = np.arange(loaded.size)
@@ -208,10 +212,10 @@ def complete(cset, x_plans: np.ndarray) -> np.ndarray:
     ``ceil(wagons entering b / wagons_per_train)`` (clipped to the batch's range), no light engines."""
     layout = aux_layout(cset)
     x_plans = np.asarray(x_plans).ravel()[: layout.num_plans].astype(np.uint8)
-    wagons = np.zeros(layout.num_batches, dtype=np.int64)
-    for i in np.flatnonzero(x_plans):
-        for b, w in cset.candidates[i].uses:
-            wagons[b] += w
+    use_ptr, use_batch, use_wagons = cset.use_arrays
+    chosen = np.repeat(x_plans.astype(bool), np.diff(use_ptr))
+    wagons = np.bincount(use_batch[chosen], weights=use_wagons[chosen], minlength=layout.num_batches)
+    wagons = np.rint(wagons).astype(np.int64)
     W = cset.problem.costs.wagons_per_train
     trains = -(-wagons // W)
     return np.concatenate([x_plans, layout.encode(trains, cset.batches.upper)])

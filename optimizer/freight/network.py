@@ -96,6 +96,7 @@ class Network:
         self._breaks = {cid: sorted({t for s, e, _ in evs for t in (s, e)}) for cid, evs in self._events.items()}
         self._slot = problem.horizon.slot_minutes
         self._handling = {h.id: math.ceil(h.handling_hours * 60.0 - 1e-9) for h in problem.hubs}
+        self._legs: dict[tuple[str, str, int], tuple[Leg, int, int]] = {}
 
     def corridor(self, a: str, b: str) -> Corridor:
         return self.graph.edges[a, b]["corridor"]
@@ -170,19 +171,32 @@ class Network:
         origin_wait = 0
         last = len(route) - 2
         for k, (a, b) in enumerate(zip(route[:-1], route[1:])):
-            c = self.corridor(a, b)
-            enter, exit_ = self.first_run(c, t)
+            leg, enter, exit_ = self._leg(a, b, t)
             if k == 0:
                 origin_wait = enter - t
             elif enter > t:
                 # Held at the intermediate hub by a closure ahead: that is dwell there too.
                 stops[-1] = Stop(stops[-1].hub, stops[-1].arrive, enter / 60.0)
-            legs.append(Leg(c.id, a, b, enter / 60.0, exit_ / 60.0, c.km, c.traction))
+            legs.append(leg)
             if k < last:
                 leave = -(-(exit_ + self._handling[b]) // self._slot) * self._slot
                 stops.append(Stop(b, exit_ / 60.0, leave / 60.0))
                 t = leave
         return Movement(tuple(route), depart, tuple(legs), tuple(stops), origin_wait / 60.0)
+
+    def _leg(self, a: str, b: str, ready: int) -> tuple[Leg, int, int]:
+        """The leg a->b of a train ready at minute ``ready``, with its entry and exit minutes.
+
+        Routes and departure slots share legs (every route through a corridor, every slot whose
+        train reaches it at the same minute), so each is timed once per network; legs are
+        immutable, so movements share the objects."""
+        key = (a, b, ready)
+        hit = self._legs.get(key)
+        if hit is None:
+            c = self.corridor(a, b)
+            enter, exit_ = self.first_run(c, ready)
+            hit = self._legs[key] = (Leg(c.id, a, b, enter / 60.0, exit_ / 60.0, c.km, c.traction), enter, exit_)
+        return hit
 
     def nominal_hours(self, a: str, b: str) -> float:
         c = self.corridor(a, b)

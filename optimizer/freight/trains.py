@@ -82,24 +82,28 @@ class Batches:
 
 
 def build_batches(problem: Problem, network, batch_ids: dict[tuple[int, int, int], int], batch_exit: list[int],
-                  candidates, groups, *, light_engines: int) -> Batches:
+                  candidates, groups, *, light_engines: int, group_batches: np.ndarray | None = None) -> Batches:
     """The batches the candidates use, plus light-engine batches where a fleet can run short.
 
     A light engine is useful only into a hub whose loaded departures could exceed its fleet:
     such batches are added on every corridor into that hub, in every slot from which a
     locomotive would be available there before its last possible departure.
+
+    ``group_batches``, when given, is the (k, 2) array of distinct (shipment, batch) pairs of the
+    candidates' uses (what is otherwise derived from ``candidates`` and ``groups``).
     """
     W = problem.costs.wagons_per_train
     hub_index = problem.hub_index
     B = len(batch_exit)
     keys = np.array(sorted(batch_ids, key=batch_ids.get), dtype=np.int64).reshape(-1, 3)
     # Most wagons a batch can carry: each shipment using it contributes its wagons once.
-    pairs = {(g, b) for g, members in enumerate(groups) for i in members for b, _ in candidates[i].uses}
+    if group_batches is None:
+        pairs = {(g, b) for g, members in enumerate(groups) for i in members for b, _ in candidates[i].uses}
+        group_batches = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
     wagons = np.array([problem.shipments[g].wagons for g in range(len(groups))], dtype=np.int64)
     max_wagons = np.zeros(B, dtype=np.int64)
-    if pairs:
-        arr = np.array(sorted(pairs), dtype=np.int64)
-        np.add.at(max_wagons, arr[:, 1], wagons[arr[:, 0]])
+    if len(group_batches):
+        np.add.at(max_wagons, group_batches[:, 1], wagons[group_batches[:, 0]])
     corridors = problem.corridors
     cap = np.array([corridors[c].capacity for c in keys[:, 0]], dtype=np.int64) if B else np.zeros(0, np.int64)
     loaded = np.minimum(cap, -(-max_wagons // W))

@@ -123,6 +123,13 @@ class QuboSection:
 
 
 @dataclass(frozen=True)
+class ReplanSection:
+    """``[replan]``: the stability term of re-planning (``qfreight replan``, ``simulate``, ``serve``)."""
+
+    change_cost_cny: float = 1000.0  # CNY per shipment whose route or departure slot changes
+
+
+@dataclass(frozen=True)
 class Config:
     solver: SolverSection = field(default_factory=SolverSection)
     model: ModelSection = field(default_factory=ModelSection)
@@ -133,6 +140,7 @@ class Config:
     executor: ExecutorSection = field(default_factory=ExecutorSection)
     qubo: QuboSection = field(default_factory=QuboSection)
     lns: LnsSection = field(default_factory=LnsSection)
+    replan: ReplanSection = field(default_factory=ReplanSection)
     source: str | None = None
 
     def backend_options(self, name: str) -> dict[str, object]:
@@ -178,6 +186,7 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("lns", "workers"): (1, 1024),
     ("lns", "rounds"): (1, 10**9),
     ("lns", "patience"): (1, 10**9),
+    ("replan", "change_cost_cny"): (0, 1e9),
 }
 
 
@@ -245,7 +254,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     from backends import REGISTRY, check_backend_options
 
     issues: list[Issue] = []
-    known = ("solver", "model", "objective", "backends", "hybrid", "refine", "executor", "qubo", "lns")
+    known = ("solver", "model", "objective", "backends", "hybrid", "refine", "executor", "qubo", "lns", "replan")
     for key in data:
         if key not in known:
             issues.append(Issue(key, f"unknown section; known sections: {', '.join(known)}"))
@@ -257,6 +266,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     executor = _section(ExecutorSection, data.get("executor", {}), "executor", source, issues)
     qubo = _section(QuboSection, data.get("qubo", {}), "qubo", source, issues)
     lns = _section(LnsSection, data.get("lns", {}), "lns", source, issues)
+    replan = _section(ReplanSection, data.get("replan", {}), "replan", source, issues)
     _check_qubo_section(qubo, issues)
     from optimizer.solve.decompose import SELECTIONS
 
@@ -300,7 +310,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     if issues:
         raise ConfigError(source, issues)
     return Config(solver=solver, model=model, objective=objective, backends=backends, hybrid=hybrid, refine=refine,
-                  executor=executor, qubo=qubo, lns=lns, source=source)
+                  executor=executor, qubo=qubo, lns=lns, replan=replan, source=source)
 
 
 def _check_qubo_section(qubo: QuboSection, issues: list[Issue]) -> None:

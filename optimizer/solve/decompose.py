@@ -615,6 +615,8 @@ def standins(piece: Piece, device: SampleSet, solver: Solver, *, seed: int, budg
     out["random"] = None if hit is None else hit[:2]
     if anneal is not None:
         result = anneal.solve(piece.qubo, seed=seed, time_limit=budget, initial=None)
+        if result.info.get("interrupted"):
+            raise KeyboardInterrupt  # the annealer kept Ctrl-C to itself: the run must still stop
         hit = _best_feasible(piece, result.samples)
         out["anneal"] = None if hit is None else hit[:2]
     return out, time.perf_counter() - t0
@@ -681,8 +683,8 @@ def decompose(
     run fixed work (annealing a fixed number of reads, local search to convergence), so the same
     seed gives the same answer under any load when the piece solver is deterministic too.
     ``stop`` is asked before every round; ``deadline`` bounds every piece's budget and is kept
-    for ``refine(x, seconds) -> x``, which runs once at the end for at most ``refine_time``
-    seconds and is kept only if it lowers the objective and stays feasible.
+    for ``refine(x, seconds) -> x`` (or ``(x, interrupted)``), which runs once at the end for at
+    most ``refine_time`` seconds and is kept only if it lowers the objective and stays feasible.
     """
     if pieces_per_round < 1:
         raise ValueError("pieces_per_round must be >= 1")
@@ -762,6 +764,10 @@ def decompose(
             task_fn = _solve_piece_task if piece_solver.needs_qubo else _solve_model_task
             results = executor.map(task_fn, [piece_solver.task(p, s, budget) for p, s in zip(pieces, seeds)])
             device_seconds = (time.perf_counter() - t_device) / len(pieces)
+            # A backend that caught Ctrl-C itself returns its best and says so: this round's answers
+            # are still used, then the loop stops.
+            stop_after_round = any(bool(getattr(r, "interrupted", False)) or
+                                   bool(getattr(r, "info", {}).get("interrupted", False)) for r in results)
             before = best_value
             records: list[PieceRecord] = []
             credited = False
@@ -842,6 +848,8 @@ def decompose(
                                gain=before - best_value, solver=piece_solver.name,
                                subproblem_size=max(r.variables for r in records), pieces=tuple(records),
                                credited=credited))
+            if stop_after_round:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted, reason = True, "interrupted"
     finally:
@@ -851,7 +859,13 @@ def decompose(
     if refine is not None and not interrupted and refine_time > 0:
         t = time.perf_counter()
         try:
-            refined = np.asarray(refine(best.copy(), refine_time), dtype=np.uint8)
+            answer = refine(best.copy(), refine_time)
+            # A refiner that was interrupted but kept its best says so: (x, True).
+            if isinstance(answer, tuple):
+                answer, stopped = answer
+                if stopped:
+                    interrupted, reason = True, "interrupted"
+            refined = np.asarray(answer, dtype=np.uint8)
         except KeyboardInterrupt:
             interrupted, reason = True, "interrupted"
             refined = None

@@ -76,9 +76,10 @@ def _cpsat_refine(model: BinaryModel, config: Config, seed: int):
 
     work = config.solver.work if deterministic(config) else None
 
-    def refine(x: np.ndarray, seconds: float) -> np.ndarray:
+    def refine(x: np.ndarray, seconds: float) -> tuple[np.ndarray, bool]:
         solver = CpSatSolver(workers=config.refine.workers, work_limit=work)
-        return solver.solve_model(model, seed=seed, time_limit=seconds, initial=x).x
+        solution = solver.solve_model(model, seed=seed, time_limit=seconds, initial=x)
+        return solution.x, solution.interrupted
 
     return refine
 

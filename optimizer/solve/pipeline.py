@@ -127,6 +127,28 @@ class Prepared:
         return chosen * self.problem.horizon.slot_hours
 
 
+#: Fixed-work defaults of the backends in work mode, where the config does not set them: CP-SAT's
+#: deterministic time comes from ``[solver] work``; annealing runs a fixed number of reads. QAOA
+#: (``maxiter``) and the photonic device (``samples``) already do fixed work once no clock stops them.
+WORK_DEFAULTS = {"anneal": {"num_reads": 64}}
+
+
+def work_options(backend: str, config: Config) -> dict:
+    """The backend's options, with the fixed-work settings of ``[solver] budget = "work"``."""
+    from backends import backend_options
+
+    options = config.backend_options(backend)
+    if config.solver.budget != "work":
+        return options
+    known = backend_options(backend)
+    if "work_limit" in known and options.get("work_limit") is None:
+        options["work_limit"] = config.solver.work
+    for key, value in WORK_DEFAULTS.get(backend, {}).items():
+        if key in known and options.get(key) is None:
+            options[key] = value
+    return options
+
+
 def _check_deadline(deadline: Deadline | None, stage: str) -> None:
     if deadline is not None and deadline.expired():
         raise PreparationTimeout(stage, deadline.elapsed, deadline.seconds)
@@ -379,7 +401,7 @@ def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None
                           f"({deadline.elapsed:.1f} s); the best baseline's plan is returned")
     backend = config.solver.backend
     seed = config.solver.seed
-    solver = create_solver(backend, config.backend_options(backend), source=config.source)
+    solver = create_solver(backend, work_options(backend, config), source=config.source)
     if config.solver.budget == "work":
         # Work mode: the wall clock is only a safety net; the backends stop on their fixed work.
         deadline = Deadline(max(deadline.remaining, 10 * config.solver.time_limit))
