@@ -83,6 +83,7 @@ class HybridSection:
     # Solve every device piece also with the trivial stand-ins (incumbent, local search, random
     # samples, annealing) and credit the device only with what it found beyond them.
     attribution: bool = True
+    piece_time: float = 10.0  # seconds per piece for the device (and as much again for the stand-ins)
     piece_inequality: str = "auto"  # capacity rows in pieces: "slack", "unbalanced", or the backend's choice
 
 
@@ -175,6 +176,7 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("hybrid", "patience"): (1, 10**8),
     ("hybrid", "pieces_per_round"): (1, 4096),
     ("hybrid", "plans_per_shipment"): (0, 100_000),
+    ("hybrid", "piece_time"): (1e-3, _WEEK),
     ("refine", "time_limit"): (1e-3, _WEEK),
     ("refine", "workers"): (1, 1024),
     ("executor", "workers"): (1, 65_536),

@@ -673,6 +673,7 @@ def decompose(
     refine_time: float = 0.0,
     on_progress: Callable[[StageRecord], None] | None = None,
     deterministic: bool = False,
+    piece_time: float = float("inf"),
 ) -> Decomposed:
     """Minimise ``source``'s objective from the feasible ``start`` by solving pieces.
 
@@ -758,7 +759,10 @@ def decompose(
                 reason = "no piece fits the solver"
                 done -= 1
                 break
-            budget = max(min(deadline.remaining, deadline.seconds), 0.01)
+            # A round must end inside the deadline: the device's pieces share what is left (run one
+            # after another in this process at worst), the stand-ins take as much again.
+            share = len(pieces) * (2 if anneal is not None else 1)
+            budget = max(min(deadline.remaining / share, piece_time), 0.01)
             seeds = [int(rng.integers(2**31 - 1)) for _ in pieces]
             t_device = time.perf_counter()
             task_fn = _solve_piece_task if piece_solver.needs_qubo else _solve_model_task

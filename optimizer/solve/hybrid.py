@@ -104,7 +104,8 @@ def run_model_hybrid(model: BinaryModel, solver: Solver, config: Config, *, star
                          deadline=loop_deadline, seed=seed, pieces_per_round=hy.pieces_per_round,
                          selection=hy.selection, executor=executor, attribution=hy.attribution,
                          refine=_cpsat_refine(model, config, seed) if config.refine.enabled else None,
-                         refine_time=refine_time, on_progress=on_progress, deterministic=deterministic(config))
+                         refine_time=refine_time, on_progress=on_progress, deterministic=deterministic(config),
+                         piece_time=hy.piece_time)
 
 
 def run_lns(model: BinaryModel, config: Config, *, start: np.ndarray, start_source: str, names: Sequence[str],
@@ -154,7 +155,8 @@ def run_qubo_hybrid(qubo: Qubo, solver: Solver, config: Config, *, seed: int, de
                         stop=stop_criteria(hy.rounds, hy.patience, loop_deadline, work=work), deadline=loop_deadline,
                         seed=seed, pieces_per_round=hy.pieces_per_round, selection=hy.selection, executor=executor,
                         attribution=hy.attribution, refine=refine if config.refine.enabled else None,
-                        refine_time=refine_time, on_progress=on_progress, deterministic=work)
+                        refine_time=refine_time, on_progress=on_progress, deterministic=work,
+                        piece_time=hy.piece_time)
     samples = SampleSet.from_samples(qubo, np.stack([run.x, warm]), solver=f"hybrid[{solver.name}]",
                                      origins=[hybrid_origin(run.stages), "initial"],
                                      timing={"total": run.seconds}, info=run.info())
