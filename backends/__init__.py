@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from optimizer.errors import ConfigError, Issue
-from optimizer.solve.solver import Solver
+from optimizer.solving.solver import Solver
 
 __all__ = ["BackendSpec", "REGISTRY", "ENTRY_POINT_GROUP", "backend_names", "create_solver", "solver_class",
            "backend_options", "check_backend_options", "is_installed"]

@@ -44,7 +44,7 @@ import numpy as np
 
 from optimizer.errors import MissingDependency
 from optimizer.qubo import Qubo
-from optimizer.solve.solver import SampleSet, check_size
+from optimizer.solving.solver import SampleSet, check_size
 
 __all__ = ["AnnealSolver", "to_bqm", "default_beta_range", "METHODS"]
 

@@ -33,7 +33,7 @@ import numpy as np
 from optimizer.errors import MissingDependency, SolverError
 from optimizer.qubo.model import BinaryModel
 from optimizer.qubo.qubo import Qubo
-from optimizer.solve.solver import SampleSet, check_size
+from optimizer.solving.solver import SampleSet, check_size
 
 __all__ = ["CpSatSolver", "ModelSolution"]
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from optimizer.qubo import Qubo
-from optimizer.solve.solver import SampleSet, check_size
+from optimizer.solving.solver import SampleSet, check_size
 
 __all__ = ["ExactSolver", "all_energies"]
 

@@ -202,8 +202,8 @@ def seeds_problem() -> list[tuple[str, dict]]:
 def seeds_qubo(work: Path) -> list[tuple[str, bytes]]:
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.formats import write_qubo
-    from optimizer.solve.config import Config
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.config import Config
+    from optimizer.solving.pipeline import prepare
 
     qubo = prepare(load_problem(REPO / "problems" / "tiny.toml"), Config()).qubo
     out = []

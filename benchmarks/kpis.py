@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 from optimizer.freight.evaluate import decode, simulate
 from optimizer.freight.generate import generate_document
 from optimizer.freight.problem import load_problem, parse_problem
-from optimizer.solve.config import parse_config
-from optimizer.solve.pipeline import prepare, solve_problem
+from optimizer.solving.config import parse_config
+from optimizer.solving.pipeline import prepare, solve_problem
 
 MODES = ("weighted", "service-first")
 COLUMNS = (("cost_cny", "cost CNY", "{:>13,.0f}"), ("on_time_share", "on time", "{:>8.1%}"),

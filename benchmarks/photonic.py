@@ -111,8 +111,8 @@ def freight_pieces(name: str, *, limit: int, count: int, plans: int, seed: int) 
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.encoding import encode
     from optimizer.qubo.restrict import submodel
-    from optimizer.solve.config import Config
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.config import Config
+    from optimizer.solving.pipeline import prepare
 
     prepared = prepare(load_problem(PROBLEMS / f"{name}.toml"), Config())
     model, x = prepared.model, np.asarray(prepared.greedy, dtype=np.uint8)

@@ -273,8 +273,8 @@ def freight_pieces(count: int, *, shipments: int = 10, plans: int = 4, seed: int
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.encoding import encode
     from optimizer.qubo.restrict import submodel
-    from optimizer.solve.config import Config
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.config import Config
+    from optimizer.solving.pipeline import prepare
 
     root = Path(__file__).resolve().parents[1]
     prepared = prepare(load_problem(root / "problems" / "china-core.toml"), Config())

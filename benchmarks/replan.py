@@ -39,9 +39,9 @@ from optimizer.freight.events import load_events, parse_events
 from optimizer.freight.generate import generate_document
 from optimizer.freight.network import Network, minutes
 from optimizer.freight.problem import load_problem, parse_problem
-from optimizer.solve.config import Config
-from optimizer.solve.pipeline import solve_problem
-from optimizer.solve.replan import comparison_markdown, replan, simulate_stream
+from optimizer.solving.config import Config
+from optimizer.solving.pipeline import solve_problem
+from optimizer.solving.replan import comparison_markdown, replan, simulate_stream
 
 SAMPLES = (("typhoon-pearl-river", "typhoon-weather.toml"), ("port-rush", "port-rush-weather.toml"))
 

@@ -68,7 +68,7 @@ def _instance(spec: dict):
 
 
 def _config(spec: dict, **sections):
-    from optimizer.solve.config import parse_config
+    from optimizer.solving.config import parse_config
 
     data = {"model": {"max_departure_slots": spec["max_departure_slots"]}, "solver": {"seed": spec["seed"]}}
     for name, values in sections.items():
@@ -84,7 +84,7 @@ def _kpis(k) -> dict:
 
 def _prepare_task(spec: dict) -> dict:
     from optimizer.freight.evaluate import decode, simulate
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.pipeline import prepare
 
     problem, gen_s = _instance(spec)
     t = time.perf_counter()
@@ -103,7 +103,7 @@ def _prepare_task(spec: dict) -> dict:
 
 
 def _solve_task(spec: dict) -> dict:
-    from optimizer.solve.pipeline import solve_problem
+    from optimizer.solving.pipeline import solve_problem
 
     problem, _ = _instance(spec)
     config = _config(spec, **spec["sections"])

@@ -10,8 +10,8 @@
 
 ``solve`` takes a freight :class:`~optimizer.freight.problem.Problem` (or a problem file's
 path), or a bare :class:`~optimizer.qubo.qubo.Qubo` (or a QUBO file's path), and returns a typed,
-frozen :class:`~optimizer.solve.result.Result` whose ``status`` is one of
-:class:`~optimizer.solve.result.Status`. Conventions: minimisation; objectives in CNY for
+frozen :class:`~optimizer.solving.result.Result` whose ``status`` is one of
+:class:`~optimizer.solving.result.Status`. Conventions: minimisation; objectives in CNY for
 freight problems and in QUBO energy for bare QUBOs; times in seconds.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from optimizer.freight.problem import Problem, load_problem
 from optimizer.qubo.qubo import Qubo
-from optimizer.solve.config import Config, load_config, parse_config
-from optimizer.solve.result import Result, StageRecord, Status
-from optimizer.solve.stop import Deadline
+from optimizer.solving.config import Config, load_config, parse_config
+from optimizer.solving.result import Result, StageRecord, Status
+from optimizer.solving.stop import Deadline
 
 __all__ = ["load_problem", "solve", "compare", "read_qubo", "write_qubo", "as_config"]
 
@@ -71,7 +71,7 @@ def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat"
         return _solve_qubo(problem, cfg, deadline, on_progress)
     if not isinstance(problem, Problem):
         raise TypeError(f"solve() takes a Problem, a Qubo or a file path, not {type(problem).__name__}")
-    from optimizer.solve.pipeline import PreparationTimeout, solve_problem
+    from optimizer.solving.pipeline import PreparationTimeout, solve_problem
 
     try:
         outcome = solve_problem(problem, cfg, deadline=deadline, on_progress=on_progress)
@@ -85,7 +85,7 @@ def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat"
 def _solve_qubo(qubo: Qubo, cfg: Config, deadline: Deadline, on_progress) -> Result:
     from backends import create_solver
     from optimizer.qubo.formats import describe_result
-    from optimizer.solve.hybrid import solve_qubo
+    from optimizer.solving.hybrid import solve_qubo
 
     solver = create_solver(cfg.solver.backend, cfg.backend_options(cfg.solver.backend), source=cfg.source)
     samples, hybrid = solve_qubo(qubo, solver, cfg, seed=cfg.solver.seed, time_limit=max(deadline.remaining, 0.01),
@@ -103,7 +103,7 @@ def _solve_qubo(qubo: Qubo, cfg: Config, deadline: Deadline, on_progress) -> Res
 
 
 def _stages_from_json(stages) -> list[StageRecord]:
-    from optimizer.solve.result import PieceRecord
+    from optimizer.solving.result import PieceRecord
 
     out = []
     for s in stages:
@@ -121,7 +121,7 @@ def compare(files: Sequence[str | Path], *, backends: Sequence[str] | None = Non
     """Every file x backend x seed (CP-SAT always as the reference); writes results.json,
     results.csv, report.md and report.html into ``out_dir`` and returns the results document."""
     from backends import REGISTRY, is_installed
-    from optimizer.solve.compare import run_comparison
+    from optimizer.solving.compare import run_comparison
 
     cfg = as_config(config)
     chosen = list(backends) if backends is not None else [b for b in REGISTRY if b != "exact" and is_installed(b)]

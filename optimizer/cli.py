@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="the folder `qfreight compare` wrote")
 
     from optimizer.serve import add_arguments as add_serve_arguments
-    from optimizer.solve.replan import add_replan_arguments, add_simulate_arguments
+    from optimizer.solving.replan import add_replan_arguments, add_simulate_arguments
 
     add_replan_arguments(sub.add_parser("replan", help="re-plan a solved run after disruptions: frozen trains, a "
                                         "stability term, the keep-the-old-plan alternative and the best baseline"))
@@ -205,8 +205,8 @@ def _with_qubo_flags(config, args):
 
 
 def _cmd_export(args) -> int:
-    from optimizer.solve.config import load_config
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.config import load_config
+    from optimizer.solving.pipeline import prepare
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.formats import FORMATS, canonical_format, read_qubo, write_model, write_qubo
 
@@ -303,7 +303,7 @@ def _solve_qubo_file(args, config) -> int:
     The line printed and results.json both state the sense the file was read with and the best
     objective in the file's own convention."""
     from backends import create_solver
-    from optimizer.solve.hybrid import solve_qubo
+    from optimizer.solving.hybrid import solve_qubo
     from optimizer.qubo.formats import ModelFile, describe_result, read_any
     from optimizer.report.results import default_output_dir, prepare_output_dir, write_json_atomic
 
@@ -395,7 +395,7 @@ def _cmd_solve(args) -> int:
     from optimizer.freight.problem import load_problem
     from optimizer.report.results import OutputLock, default_output_dir, prepare_output_dir, write_json_atomic
     from optimizer.report.tables import kpi_table
-    from optimizer.solve.config import load_config
+    from optimizer.solving.config import load_config
 
     config = load_config(args.config).override(backend=args.backend, seed=args.seed, time_limit=args.time_limit)
     if args.backend is not None and args.backend not in REGISTRY:
@@ -471,8 +471,8 @@ def _cmd_solve(args) -> int:
 
 def _cmd_compare(args) -> int:
     from backends import REGISTRY, is_installed
-    from optimizer.solve.compare import run_comparison
-    from optimizer.solve.config import load_config
+    from optimizer.solving.compare import run_comparison
+    from optimizer.solving.config import load_config
     from optimizer.report.stats import backend_stats
     from optimizer.report.tables import summary_lines
 
@@ -531,8 +531,8 @@ def _cmd_pareto(args) -> int:
     from optimizer.report.plots import pareto_figure
     from optimizer.report.results import (default_output_dir, prepare_output_dir, write_atomic, write_bytes_atomic,
                                           write_json_atomic)
-    from optimizer.solve.config import load_config
-    from optimizer.solve.pareto import pareto_csv, pareto_sweep
+    from optimizer.solving.config import load_config
+    from optimizer.solving.pareto import pareto_csv, pareto_sweep
 
     config = load_config(args.config).override(backend=args.backend, seed=args.seed, time_limit=args.time_limit)
     if args.backend is not None and args.backend not in REGISTRY:
@@ -605,13 +605,13 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_replan(args) -> int:
-    from optimizer.solve.replan import run_replan
+    from optimizer.solving.replan import run_replan
 
     return run_replan(args)
 
 
 def _cmd_simulate(args) -> int:
-    from optimizer.solve.replan import run_simulate
+    from optimizer.solving.replan import run_simulate
 
     return run_simulate(args)
 

@@ -192,8 +192,8 @@ def test_report_on_a_folder_without_results_exits_2(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ failures, Ctrl-C
 def test_backend_that_cannot_run_gets_an_error_row(tmp_path, config_file, capsys, monkeypatch):
-    import optimizer.solve.compare as compare
-    import optimizer.solve.pipeline as pipeline
+    import optimizer.solving.compare as compare
+    import optimizer.solving.pipeline as pipeline
     from optimizer.errors import MissingDependency
 
     real = pipeline.create_solver
@@ -216,7 +216,7 @@ def test_backend_that_cannot_run_gets_an_error_row(tmp_path, config_file, capsys
 
 
 def test_interrupt_keeps_finished_rows_and_exits_130(tmp_path, config_file, capsys, monkeypatch):
-    import optimizer.solve.compare as compare
+    import optimizer.solving.compare as compare
 
     real, calls = compare.run_one, []
 

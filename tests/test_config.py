@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from backends import check_backend_options, create_solver
 from optimizer.errors import ConfigError
-from optimizer.solve.config import BOUNDS, Config, load_config, parse_config
+from optimizer.solving.config import BOUNDS, Config, load_config, parse_config
 
 
 def issues_of(data) -> str:
@@ -81,7 +81,7 @@ def test_cli_reports_bad_seed_and_config_with_exit_2(tmp_path, capsys):
 def test_unreachable_dask_scheduler_fails_fast_and_clearly():
     import time
 
-    from optimizer.solve.executor import DaskExecutor
+    from optimizer.solving.executor import DaskExecutor
 
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match=r"executor\.address: cannot reach a Dask scheduler within 2 s"):

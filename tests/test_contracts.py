@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from optimizer.solve.config import parse_config
-from optimizer.solve.result import Status
+from optimizer.solving.config import parse_config
+from optimizer.solving.result import Status
 from tests.conftest import PROBLEMS, REPO
 
 CHINA = PROBLEMS / "china-core.toml"
@@ -73,7 +73,7 @@ def test_time_limit_covers_the_whole_run(tmp_path, backend):
 def test_optimal_needs_the_independent_check(monkeypatch):
     """A solver's proof is not enough: when the plan check finds a violation, the status is
     infeasible and nothing claims optimality."""
-    import optimizer.solve.pipeline as pipeline
+    import optimizer.solving.pipeline as pipeline
     from optimizer.api import solve
 
     monkeypatch.setattr(pipeline, "check_plan", lambda problem, plan: ["corridor X>Y in slot 0: 3 trains > 2 paths"])

@@ -16,8 +16,8 @@ from optimizer.freight.problem import load_problem
 from optimizer.serve import BackgroundServer
 from optimizer.serve.app import create_app
 from optimizer.serve.store import RunStore
-from optimizer.solve.config import Config
-from optimizer.solve.pipeline import solve_problem
+from optimizer.solving.config import Config
+from optimizer.solving.pipeline import solve_problem
 from tests.conftest import PROBLEMS
 
 CHROMIUM = Path("/usr/bin/chromium")

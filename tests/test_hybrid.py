@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from backends import create_solver
 from optimizer.qubo import Qubo
 from optimizer.qubo.restrict import submodel
-from optimizer.solve import decompose as loop
-from optimizer.solve.decompose import ModelSource, QuboPieceSolver, QuboSource, choose_units, decompose
-from optimizer.solve.executor import DaskExecutor, LocalExecutor, create_executor
-from optimizer.solve.result import STANDINS
-from optimizer.solve.solver import SampleSet
-from optimizer.solve.stop import Deadline, MaxRounds, MultipleCriteria, NoImprovement
+from optimizer.solving import decompose as loop
+from optimizer.solving.decompose import ModelSource, QuboPieceSolver, QuboSource, choose_units, decompose
+from optimizer.solving.executor import DaskExecutor, LocalExecutor, create_executor
+from optimizer.solving.result import STANDINS
+from optimizer.solving.solver import SampleSet
+from optimizer.solving.stop import Deadline, MaxRounds, MultipleCriteria, NoImprovement
 from tests.conftest import PROBLEMS, one_hot_qubo, random_qubo
 
 
@@ -240,8 +240,8 @@ def test_create_executor_checks_its_kind():
 @pytest.fixture(scope="module")
 def china_prepared():
     from optimizer.freight.problem import load_problem
-    from optimizer.solve.config import Config
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.config import Config
+    from optimizer.solving.pipeline import prepare
 
     return prepare(load_problem(PROBLEMS / "china-core.toml"), Config())
 

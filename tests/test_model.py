@@ -20,8 +20,8 @@ from optimizer.freight.problem import load_problem
 from optimizer.qubo import Qubo
 from optimizer.qubo.encoding import encode
 from optimizer.qubo.model import BinaryModel
-from optimizer.solve.config import Config
-from optimizer.solve.pipeline import prepare
+from optimizer.solving.config import Config
+from optimizer.solving.pipeline import prepare
 from tests.conftest import PROBLEMS
 from tests.freight_cases import small_problem
 

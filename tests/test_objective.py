@@ -20,9 +20,9 @@ from optimizer.freight.model import GUARD_ROWS, add_guard, build_model, model_te
 from optimizer.freight.objective import Objective
 from optimizer.freight.problem import load_problem, parse_problem
 from optimizer.qubo.encoding import encode
-from optimizer.solve.config import parse_config
-from optimizer.solve.pareto import nondominated, sweep_weights
-from optimizer.solve.pipeline import prepare, solve_problem
+from optimizer.solving.config import parse_config
+from optimizer.solving.pareto import nondominated, sweep_weights
+from optimizer.solving.pipeline import prepare, solve_problem
 from tests.conftest import PROBLEMS
 from tests.freight_cases import corridor, hub, network_document, shipment
 

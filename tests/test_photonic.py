@@ -22,7 +22,7 @@ from backends.photonic.device import DeviceSpec, GBSSampler, encode, isolated_gl
 from backends.photonic.postprocess import QuboStructure, local_search, random_subsets
 from optimizer.errors import ConfigError
 from optimizer.qubo import Qubo
-from optimizer.solve.stop import Deadline
+from optimizer.solving.stop import Deadline
 from tests.conftest import REPO, SHARED_DATA, one_hot_qubo, random_qubo
 
 log = logging.getLogger(__name__)
@@ -408,8 +408,8 @@ def test_freight_tiny_clique_mode_postprocessing_never_ends_above_raw():
     raw samples as well as the cliques, so it can only improve on them; it reaches the optimum."""
     from backends import create_solver
     from backends.exact import ExactSolver
-    from optimizer.solve.config import Config
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.config import Config
+    from optimizer.solving.pipeline import prepare
     from optimizer.freight.problem import load_problem
     from tests.conftest import PROBLEMS
 

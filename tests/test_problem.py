@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from optimizer.errors import InputError
 from optimizer.freight.problem import LIMITS, parse_problem, problem_schema
-from optimizer.solve.config import parse_config
-from optimizer.solve.pipeline import prepare, solve_problem
+from optimizer.solving.config import parse_config
+from optimizer.solving.pipeline import prepare, solve_problem
 from tests.conftest import PROBLEMS
 
 DOC = tomllib.loads((PROBLEMS / "china-core.toml").read_text())
@@ -175,8 +175,8 @@ def test_an_empty_fleet_is_refused():
 
 
 def test_every_corridor_closed_for_days_still_prepares_and_solves_quickly():
-    from optimizer.solve.config import Config
-    from optimizer.solve.pipeline import solve_problem
+    from optimizer.solving.config import Config
+    from optimizer.solving.pipeline import solve_problem
 
     doc = copy.deepcopy(DOC)
     start = doc["horizon"]["start"]

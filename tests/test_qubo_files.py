@@ -741,7 +741,7 @@ def test_fifo_and_devices_are_refused_without_reading(tmp_path):
 @pytest.mark.timeout(20)
 def test_symlinks_to_devices_named_like_inputs_are_refused(tmp_path, capsys):
     from optimizer.cli import main
-    from optimizer.solve.config import load_config
+    from optimizer.solving.config import load_config
     from optimizer.errors import ConfigError
 
     links = {name: tmp_path / name for name in ("q.qubo", "p.json", "c.toml")}

@@ -14,9 +14,9 @@ from optimizer.freight.events import apply_events, load_events, parse_events, pr
 from optimizer.freight.network import Network, minutes
 from optimizer.freight.problem import load_problem, parse_problem
 from optimizer.freight.replan import freeze, outage_violations
-from optimizer.solve.config import Config
-from optimizer.solve.pipeline import solve_problem
-from optimizer.solve.replan import (
+from optimizer.solving.config import Config
+from optimizer.solving.pipeline import solve_problem
+from optimizer.solving.replan import (
     ReplanSettings,
     add_replan_arguments,
     load_replan_config,

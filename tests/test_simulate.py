@@ -11,8 +11,8 @@ import pytest
 from optimizer.errors import InputError
 from optimizer.freight.events import EventFile, RateRow, WeatherModel, parse_events, season_of
 from optimizer.freight.problem import load_problem
-from optimizer.solve.config import Config
-from optimizer.solve.replan import add_simulate_arguments, run_simulate, simulate_stream
+from optimizer.solving.config import Config
+from optimizer.solving.replan import add_simulate_arguments, run_simulate, simulate_stream
 from tests.conftest import PROBLEMS
 
 CONFIG = Config().override(backend="cpsat", time_limit=10.0, seed=0)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.qubo import Qubo
-from optimizer.solve.stop import Deadline
+from optimizer.solving.stop import Deadline
 
 from .device import isolated_global_rng
 

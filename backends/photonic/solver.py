@@ -46,8 +46,8 @@ from typing import ClassVar
 import numpy as np
 
 from optimizer.qubo import Qubo
-from optimizer.solve.solver import SampleSet, check_size
-from optimizer.solve.stop import Deadline
+from optimizer.solving.solver import SampleSet, check_size
+from optimizer.solving.stop import Deadline
 
 from .device import DeviceSpec, GBSSampler, encode, ensure_ready
 

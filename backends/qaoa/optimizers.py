@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from optimizer.solve.stop import Deadline
+from optimizer.solving.stop import Deadline
 
 __all__ = ["OPTIMIZERS", "Tracked", "minimize"]
 

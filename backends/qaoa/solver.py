@@ -85,8 +85,8 @@ from backends.qaoa.optimizers import OPTIMIZERS, minimize
 from backends.qaoa.space import MIXERS, Space
 from optimizer.errors import ProblemTooLarge, SolverError
 from optimizer.qubo import Qubo
-from optimizer.solve.solver import SampleSet
-from optimizer.solve.stop import Deadline
+from optimizer.solving.solver import SampleSet
+from optimizer.solving.stop import Deadline
 
 __all__ = ["BYTES_PER_AMPLITUDE", "TRANSFER_MEMORY", "QaoaSolver"]
 

@@ -16,7 +16,9 @@ The instance is drawn to look like a national trunk network under a day's demand
   spread over 80 % of the slots). Corridors get 1.3 to 2 times the busier direction's trains per
   slot as paths. The quarter of the hubs with the most through traffic (ports excluded) are
   transfer yards, sized at 0.8 to 1.1 times their load, so that they congest; other yards get 1.5
-  to 2.5 times theirs. Fleets are 35 % to 60 % of a hub's departing trains, plus one.
+  to 2.5 times theirs. Fleets are 35 % to 60 % of a hub's departing trains, plus one. Every
+  capacity is capped at the schema's maximum (so very many shipments on few hubs overload the
+  network: give such demand more hubs).
 - **Weather.** One event on one of the busiest tenth of the corridors: heavy rain halves the
   speed from a quarter to half of the horizon, with a six-hour closure in the middle of it.
 
@@ -43,7 +45,7 @@ from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from optimizer.errors import InputError, Issue
-from optimizer.freight.problem import LIMITS, Costs
+from optimizer.freight.problem import LIMITS, Costs, problem_schema
 
 __all__ = ["generate_document", "write_document"]
 
@@ -56,6 +58,11 @@ _CORRIDORS_PER_HUB = 4
 _ROUTE_CHUNK = 256
 #: Share of a train's wagon places used on average when sizing capacity from demand.
 _FILL = 0.8
+
+
+def _schema_max(section: str, name: str) -> int:
+    """The largest value the problem schema accepts for ``[[section]] name``."""
+    return int(problem_schema()["properties"][section]["items"]["properties"][name]["maximum"])
 
 
 def _check_sizes(hubs: int, shipments: int, slots: int, slot_minutes: int) -> None:
@@ -155,7 +162,7 @@ def generate_document(*, hubs: int, shipments: int, seed: int, slots: int = 18, 
 
     # Route every shipment on its fastest path: hours for the due time, wagons for the capacities.
     fastest = np.zeros(N)
-    flow = np.zeros(2 * C)  # wagons per directed corridor (index into dir_order)
+    flow = np.zeros(2 * C)  # wagons per directed corridor: c forward (pairs[c, 0] -> pairs[c, 1]), C + c back
     through = np.zeros(H)  # wagons passing through (not starting or ending) at each hub
     arriving = np.zeros(H)  # wagons arriving at each hub (through traffic included)
     by_origin = np.argsort(origin, kind="stable")
@@ -178,23 +185,28 @@ def generate_document(*, hubs: int, shipments: int, seed: int, slots: int = 18, 
             going = prev != home
             np.add.at(through, prev[going], w[going])
             row, cur, w, home = row[going], prev[going], w[going], home[going]
-    due = release + fastest * slack + 6.0
+    due_minutes = np.floor((release + fastest * slack + 6.0) * 60.0).astype(np.int64)  # whole minutes
 
     active = max(1.0, 0.8 * slots)
     trains_per_slot = flow / (W * _FILL) / active
     busier = np.maximum(trains_per_slot[:C], trains_per_slot[C:])  # flow: C forward, then C backward
-    paths = np.maximum(1, np.ceil(busier * rng.uniform(1.3, 2.0, size=C))).astype(np.int64)
+    # Capacities follow demand up to what the schema accepts (beyond it the network is simply
+    # too small for the demand: spread it over more hubs).
+    paths = np.clip(np.ceil(busier * rng.uniform(1.3, 2.0, size=C)), 1, _schema_max("corridors", "capacity"))
+    paths = paths.astype(np.int64)
     transfer = np.zeros(H, dtype=bool)
     inland = np.flatnonzero(~port)
     busiest_through = inland[np.argsort(-through[inland], kind="stable")]
     transfer[busiest_through[: max(1, H // 4)]] = True
     yard_load = arriving / (W * _FILL) / active * (1.0 + handling / slot_h)
     yard = np.where(transfer, np.maximum(1, np.ceil(yard_load * rng.uniform(0.8, 1.1, size=H))),
-                    np.maximum(2, np.ceil(yard_load * rng.uniform(1.5, 2.5, size=H)))).astype(np.int64)
+                    np.maximum(2, np.ceil(yard_load * rng.uniform(1.5, 2.5, size=H))))
+    yard = np.minimum(yard, _schema_max("hubs", "yard_capacity")).astype(np.int64)
     departing = np.zeros(H)
     np.add.at(departing, np.concatenate([pairs[:, 0], pairs[:, 1]]), flow / (W * _FILL))
-    fleet = (np.ceil(departing * rng.uniform(0.35, 0.6, size=H)) + 1).astype(np.int64)
-    cutoff_share = rng.uniform(0.6, 1.0, size=H)
+    fleet = np.minimum(np.ceil(departing * rng.uniform(0.35, 0.6, size=H)) + 1,
+                       _schema_max("hubs", "locomotives")).astype(np.int64)
+    cutoff_minutes = np.floor((rng.uniform(0.6, 1.0, size=H) * horizon_hours + 24) * 60.0).astype(np.int64)
 
     # Rows.
     hub_width = max(3, len(str(H - 1)))
@@ -206,18 +218,17 @@ def generate_document(*, hubs: int, shipments: int, seed: int, slots: int = 18, 
     corridor_rows = [{"from": ids[a], "to": ids[b], "km": float(km[c]), "speed_kmh": float(speed[c]),
                       "capacity": int(paths[c]), "traction": str(traction[c])}
                      for c, (a, b) in enumerate(pairs.tolist())]
-    berth_rows = [{"id": f"B-{ids[i]}", "port": ids[i],
-                   "cutoff": start + timedelta(hours=float(cutoff_share[i] * horizon_hours + 24))}
+    berth_rows = [{"id": f"B-{ids[i]}", "port": ids[i], "cutoff": start + timedelta(minutes=int(cutoff_minutes[i]))}
                   for i in np.flatnonzero(port).tolist()]
     ship_width = max(5, len(str(N - 1)))
     shipment_rows = []
     o_list, d_list = origin.tolist(), destination.tolist()
     for s, (w_s, t_s, c_s, p_s, r_s, u_s, b_s) in enumerate(zip(
-            wagons.tolist(), tonnes.tolist(), commodity.tolist(), priority.tolist(), release.tolist(), due.tolist(),
+            wagons.tolist(), tonnes.tolist(), commodity.tolist(), priority.tolist(), release.tolist(), due_minutes.tolist(),
             to_berth.tolist())):
         row = {"id": f"S{s:0{ship_width}d}", "origin": ids[o_list[s]], "destination": ids[d_list[s]],
                "wagons": w_s, "tonnes": t_s, "commodity": _COMMODITIES[c_s], "priority": p_s,
-               "release": start + timedelta(hours=r_s), "due": start + timedelta(hours=u_s)}
+               "release": start + timedelta(hours=r_s), "due": start + timedelta(minutes=u_s)}
         if b_s:
             row["berth"] = f"B-{ids[d_list[s]]}"
         shipment_rows.append(row)

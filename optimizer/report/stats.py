@@ -6,7 +6,7 @@ The results document (results.json) of ``qfreight compare``::
     {"format", "run_id", "created", "command", "config", "backends", "seeds", "time_limit_s",
      "executor", "status", "planned_runs", "instances": {name: {...}}, "rows": [row, ...]}
 
-Each row is one run (see :func:`optimizer.solve.compare.run_one`); :func:`annotate` adds the
+Each row is one run (see :func:`optimizer.solving.compare.run_one`); :func:`annotate` adds the
 derived fields.
 """
 

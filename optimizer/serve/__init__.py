@@ -50,7 +50,7 @@ def resolve_run(target: str | Path, *, config, out: str | None = None) -> Path:
             return path.parent
     from optimizer.freight.problem import load_problem
     from optimizer.report.results import write_json_atomic
-    from optimizer.solve.pipeline import solve_problem
+    from optimizer.solving.pipeline import solve_problem
 
     problem = load_problem(path)
     print(f"solving {path} with {config.solver.backend} first ({config.solver.time_limit:g} s at most)", flush=True)
@@ -93,7 +93,7 @@ def run(args) -> int:
 
     from optimizer.serve.app import LOOPBACK, create_app
     from optimizer.serve.store import RunStore
-    from optimizer.solve.replan import _config_from_args
+    from optimizer.solving.replan import _config_from_args
 
     if not 0 <= args.port <= 65535:
         raise InputError("command line", Issue("--port", "must be in 0..65535", args.port))

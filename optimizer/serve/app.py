@@ -86,8 +86,8 @@ def _issues(exc: InputError) -> list[dict[str, object]]:
 def create_app(store: RunStore, *, config=None, settings=None, host: str = "127.0.0.1",
                token: str | None = None, max_time_limit: float = 600.0) -> Starlette:
     """The dashboard over ``store``. ``token``: required on every request when given."""
-    from optimizer.solve.config import Config
-    from optimizer.solve.replan import ReplanSettings
+    from optimizer.solving.config import Config
+    from optimizer.solving.replan import ReplanSettings
 
     config = config or Config()
     settings = settings or ReplanSettings()
@@ -185,7 +185,7 @@ def create_app(store: RunStore, *, config=None, settings=None, host: str = "127.
 def _parse_request(store: RunStore, body: object, config, settings, max_time_limit: float):
     """(version, at minute, events, config, settings) of a re-plan request; InputError names the field."""
     from optimizer.freight.events import parse_events
-    from optimizer.solve.replan import _parse_at, parse_replan_section
+    from optimizer.solving.replan import _parse_at, parse_replan_section
 
     source = "request"
     if not isinstance(body, Mapping):

@@ -2,7 +2,7 @@
 
 A run folder holds the ``results.json`` of a solve (version 0) and one numbered folder per
 re-plan (``replan-01``, ``replan-02``, ...; version k), each with its own ``results.json``,
-``problem.json`` and ``events.json`` (:func:`optimizer.solve.replan.write_replan`). Nothing is
+``problem.json`` and ``events.json`` (:func:`optimizer.solving.replan.write_replan`). Nothing is
 ever overwritten: a re-plan always writes a new folder, so every earlier plan stays available.
 
 Only files inside the run folder are served, and only regular files with a known extension
@@ -25,7 +25,7 @@ from pathlib import Path
 from optimizer.errors import InputError, Issue, QfreightError
 from optimizer.freight.evaluate import train_batches
 from optimizer.freight.network import Network
-from optimizer.solve.replan import Run, load_run
+from optimizer.solving.replan import Run, load_run
 
 __all__ = ["FILE_TYPES", "Job", "RunStore"]
 
@@ -258,7 +258,7 @@ class RunStore:
         return job
 
     def _work(self, job: Job, events, at: int, config, settings) -> None:
-        from optimizer.solve.replan import next_folder, replan, write_replan
+        from optimizer.solving.replan import next_folder, replan, write_replan
 
         try:
             job.state = "running"

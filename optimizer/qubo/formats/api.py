@@ -15,7 +15,7 @@ from optimizer.qubo.formats.program import ModelFile, Program, write_program
 from optimizer.qubo.formats.registry import FORMATS, READ_FORMATS, WRITE_FORMATS, canonical_format, detect_format, \
     native_objective, resolve_sense, sense_sign, sniff
 from optimizer.qubo.model import BinaryModel
-from optimizer.solve.solver import SampleSet
+from optimizer.solving.solver import SampleSet
 
 __all__ = ["read_qubo", "read_qubos", "read_model", "read_any", "count_instances", "write_qubo", "write_model",
            "is_qubo_file", "describe_result", "target_energy", "ModelFile"]

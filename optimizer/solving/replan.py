@@ -60,7 +60,7 @@ from optimizer.freight.replan import (
     with_light_engines,
     with_stability,
 )
-from optimizer.solve.config import Config, load_config
+from optimizer.solving.config import Config, load_config
 
 __all__ = [
     "POLICIES",
@@ -206,7 +206,7 @@ class Replan:
     baselines: Mapping[str, Checked]
     best_baseline: str
     diff: list[dict[str, object]]
-    outcome: object  # optimizer.solve.pipeline.Outcome of the derived model
+    outcome: object  # optimizer.solving.pipeline.Outcome of the derived model
     settings: ReplanSettings
     timing: Mapping[str, float] = field(default_factory=dict)
 
@@ -284,8 +284,8 @@ def replan(problem: Problem, plan: Plan, events: Sequence[Event], *, at: int, co
     ``outages`` are locomotive outages already in force (from earlier re-plans). Raises
     :class:`InputError` (naming the event and field) when the events contradict the frozen part.
     """
-    from optimizer.solve.pipeline import Prepared, solve_problem
-    from optimizer.solve.stop import Deadline
+    from optimizer.solving.pipeline import Prepared, solve_problem
+    from optimizer.solving.stop import Deadline
 
     deadline = deadline or Deadline(config.solver.time_limit)
     say = progress or (lambda message: None)
@@ -542,7 +542,7 @@ def simulate_stream(problem: Problem, events: Sequence[Event], *, config: Config
                     settings: ReplanSettings = ReplanSettings(), policies: Sequence[str] = POLICIES,
                     source: str | None = None, progress: Callable[[str], None] | None = None) -> dict[str, object]:
     """Play the horizon under ``events`` (sorted by announcement) for each policy; JSON-ready."""
-    from optimizer.solve.pipeline import solve_problem
+    from optimizer.solving.pipeline import solve_problem
 
     say = progress or (lambda message: None)
     start = problem.horizon.start

@@ -34,10 +34,10 @@ from optimizer.freight.evaluate import Kpis, Plan, check_plan, decode, kpi_delta
 from optimizer.freight.model import add_guard, build_model
 from optimizer.freight.problem import Problem
 from optimizer.qubo.encoding import Encoding, encode
-from optimizer.solve.config import Config
-from optimizer.solve.result import Result, StageRecord, Status
-from optimizer.solve.solver import SampleSet
-from optimizer.solve.stop import Deadline
+from optimizer.solving.config import Config
+from optimizer.solving.result import Result, StageRecord, Status
+from optimizer.solving.solver import SampleSet
+from optimizer.solving.stop import Deadline
 
 __all__ = ["Prepared", "Outcome", "PreparationTimeout", "prepare", "solve_problem", "hybrid_origin"]
 
@@ -289,7 +289,7 @@ class Outcome:
         }
 
     def result(self) -> Result:
-        """The typed :class:`~optimizer.solve.result.Result` of the Python API."""
+        """The typed :class:`~optimizer.solving.result.Result` of the Python API."""
         return Result(status=self.status, backend=self.backend, seed=self.seed,
                       objective=self.objective if self.feasible else None, bound=self.bound, feasible=self.feasible,
                       plan=self.plan, kpis=self.kpis, baseline=self.baseline,
@@ -331,7 +331,7 @@ def _run_model_solver(prepared: Prepared, solver, config: Config, *, seed: int, 
     lns = config.solver.lns == "on" or (config.solver.lns == "auto" and
                                         model.num_variables > config.lns.auto_variables)
     if lns:
-        from optimizer.solve.hybrid import run_lns
+        from optimizer.solving.hybrid import run_lns
 
         run = run_lns(model, config, start=prepared.reference, start_source=prepared.best_baseline,
                       names=_names(prepared), seed=seed, deadline=deadline, times=prepared.departure_hours,
@@ -350,8 +350,8 @@ def _run_model_solver(prepared: Prepared, solver, config: Config, *, seed: int, 
 
 def _run_qubo_solver(prepared: Prepared, solver, config: Config, *, seed: int, deadline: Deadline,
                      on_progress) -> Answer:
-    from optimizer.solve.decompose import fits
-    from optimizer.solve.hybrid import run_model_hybrid
+    from optimizer.solving.decompose import fits
+    from optimizer.solving.hybrid import run_model_hybrid
 
     model = prepared.model
     whole = model.num_variables <= MAX_WHOLE_QUBO_VARIABLES and fits(solver, prepared.qubo)

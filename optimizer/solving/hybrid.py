@@ -1,5 +1,5 @@
 """Configured decomposition runs: the one place where the ``[hybrid]``, ``[lns]``, ``[refine]`` and
-``[executor]`` tables become a :func:`~optimizer.solve.decompose.decompose` call.
+``[executor]`` tables become a :func:`~optimizer.solving.decompose.decompose` call.
 
 Three uses, one loop:
 
@@ -23,8 +23,8 @@ import numpy as np
 
 from optimizer.qubo.model import BinaryModel
 from optimizer.qubo.qubo import Qubo
-from optimizer.solve.config import Config
-from optimizer.solve.decompose import (
+from optimizer.solving.config import Config
+from optimizer.solving.decompose import (
     Decomposed,
     ModelPieceSolver,
     ModelSource,
@@ -33,10 +33,10 @@ from optimizer.solve.decompose import (
     decompose,
     fits,
 )
-from optimizer.solve.executor import create_executor
-from optimizer.solve.result import StageRecord
-from optimizer.solve.solver import SampleSet, Solver
-from optimizer.solve.stop import Deadline, MaxRounds, MaxRuntime, MultipleCriteria, NoImprovement
+from optimizer.solving.executor import create_executor
+from optimizer.solving.result import StageRecord
+from optimizer.solving.solver import SampleSet, Solver
+from optimizer.solving.stop import Deadline, MaxRounds, MaxRuntime, MultipleCriteria, NoImprovement
 
 __all__ = ["refine_share", "stop_criteria", "run_model_hybrid", "run_lns", "run_qubo_hybrid", "solve_qubo"]
 
@@ -136,7 +136,7 @@ def run_qubo_hybrid(qubo: Qubo, solver: Solver, config: Config, *, seed: int, de
     start ``initial``; the loop's answer ``device`` when a credited device round moved it last,
     ``postprocessed`` when a stand-in or the refinement did)."""
     from backends import create_solver
-    from optimizer.solve.pipeline import hybrid_origin
+    from optimizer.solving.pipeline import hybrid_origin
 
     hy, ex = config.hybrid, config.executor
     work = deterministic(config)

@@ -17,7 +17,7 @@ The loop reads as dwave-hybrid's sentence, decomposer | subproblem solver | comp
 What is decomposed is a *source*: :class:`ModelSource` (a constrained :class:`BinaryModel`; every
 piece is the exact sub-model, encoded as its own QUBO with its own penalty rule) or
 :class:`QuboSource` (a bare QUBO; every piece is the exact clamped sub-QUBO). Stop criteria are the
-composable objects of :mod:`optimizer.solve.stop`. The incumbent only ever moves to a lower,
+composable objects of :mod:`optimizer.solving.stop`. The incumbent only ever moves to a lower,
 recomputed objective, so the result is never worse than the start. Ctrl-C ends the loop and keeps
 the best found so far (``interrupted`` in the result).
 """
@@ -37,10 +37,10 @@ from optimizer.qubo.model import BinaryModel
 from optimizer.qubo.qubo import Qubo
 from optimizer.qubo.restrict import submodel
 from optimizer.qubo.search import local_search
-from optimizer.solve.executor import Executor, LocalExecutor
-from optimizer.solve.result import PieceRecord, StageRecord
-from optimizer.solve.solver import SampleSet, Solver
-from optimizer.solve.stop import Deadline, StoppingCriterion
+from optimizer.solving.executor import Executor, LocalExecutor
+from optimizer.solving.result import PieceRecord, StageRecord
+from optimizer.solving.solver import SampleSet, Solver
+from optimizer.solving.stop import Deadline, StoppingCriterion
 
 __all__ = ["Piece", "ModelSource", "QuboSource", "QuboPieceSolver", "ModelPieceSolver", "Decomposed", "decompose",
            "SELECTIONS", "submodel", "fits"]
@@ -591,7 +591,7 @@ def _postprocess(solver: Solver, qubo: Qubo, starts: np.ndarray, *, seed: int, d
 
 def standins(piece: Piece, device: SampleSet, solver: Solver, *, seed: int, budget: float,
              anneal: Solver | None) -> tuple[dict[str, tuple[float, np.ndarray] | None], float]:
-    """The stand-ins of :data:`optimizer.solve.result.STANDINS` on ``piece`` at the device's budget.
+    """The stand-ins of :data:`optimizer.solving.result.STANDINS` on ``piece`` at the device's budget.
 
     Returns name -> (full objective, piece values) of each stand-in's best feasible answer, and
     the seconds they took.

@@ -270,7 +270,7 @@ def parse_config(data: Mapping[str, object], *, source: str | None = None) -> Co
     lns = _section(LnsSection, data.get("lns", {}), "lns", source, issues)
     replan = _section(ReplanSection, data.get("replan", {}), "replan", source, issues)
     _check_qubo_section(qubo, issues)
-    from optimizer.solve.decompose import SELECTIONS
+    from optimizer.solving.decompose import SELECTIONS
 
     if solver.budget not in ("time", "work"):
         issues.append(Issue("solver.budget", "expected 'time' or 'work'", solver.budget))

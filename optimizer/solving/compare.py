@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimizer.solve.config import Config
+from optimizer.solving.config import Config
 from optimizer.errors import InputError, Issue, QfreightError
 
 __all__ = ["RunSpec", "Instance", "load_instances", "plan_runs", "run_one", "run_comparison", "BACKEND_PACKAGES"]
@@ -98,7 +98,7 @@ def load_instances(files: Sequence[str], qubo_options=None) -> list[Instance]:
     ``qubo_options`` (``config.qubo``) gives the sense and format bare QUBO files are read with."""
     from optimizer.freight.problem import load_problem
     from optimizer.qubo.formats import read_qubo
-    from optimizer.solve.config import QuboSection
+    from optimizer.solving.config import QuboSection
 
     qubo_options = qubo_options or QuboSection()
 
@@ -144,7 +144,7 @@ _PREPARED_LOCK = threading.Lock()
 
 
 def _prepared(path: str, config: Config):
-    from optimizer.solve.pipeline import prepare
+    from optimizer.solving.pipeline import prepare
     from optimizer.freight.problem import load_problem
 
     key = (path, config.model)
@@ -209,7 +209,7 @@ def _trace(info: dict) -> list[list[float]] | None:
 
 
 def _run_problem(spec: RunSpec) -> dict[str, object]:
-    from optimizer.solve.pipeline import solve_problem
+    from optimizer.solving.pipeline import solve_problem
 
     prepared = _prepared(spec.instance.path, spec.config)
     config = spec.config.override(backend=spec.backend, seed=spec.seed, time_limit=spec.time_limit)
@@ -271,7 +271,7 @@ def quantum_share(info: dict, solver: dict) -> dict[str, object]:
 def _run_qubo(spec: RunSpec) -> dict[str, object]:
     """A bare QUBO file: energies only (no model, no KPIs); as ``qfreight solve`` does it."""
     from backends import backend_options, create_solver
-    from optimizer.solve.hybrid import solve_qubo
+    from optimizer.solving.hybrid import solve_qubo
     from optimizer.qubo.formats import native_objective, read_qubo, target_energy
 
     config = spec.config
@@ -397,7 +397,7 @@ def run_comparison(
     Returns the results document; ``document["status"]`` is ``"complete"`` or ``"interrupted"``.
     """
     from backends import REGISTRY
-    from optimizer.solve.executor import create_executor
+    from optimizer.solving.executor import create_executor
     from optimizer.report.stats import annotate
     from optimizer.report.render import write_comparison_reports
     from optimizer.report.results import write_results

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from optimizer.freight.objective import Objective
 from optimizer.freight.problem import Problem
-from optimizer.solve.config import Config
+from optimizer.solving.config import Config
 
 __all__ = ["FRONT_KPIS", "nondominated", "pareto_csv", "pareto_sweep", "sweep_weights"]
 
@@ -68,7 +68,7 @@ def pareto_sweep(problem: Problem, config: Config, *, points: int,
                  on_point: Callable[[dict], None] | None = None) -> dict[str, object]:
     """Solve ``problem`` once per weight setting with the configured backend (each within
     ``[solver] time_limit``); returns the JSON-ready front document."""
-    from optimizer.solve.pipeline import prepare, solve_problem
+    from optimizer.solving.pipeline import prepare, solve_problem
 
     base_config = dataclasses.replace(config, objective=Objective())
     base = prepare(problem, base_config)

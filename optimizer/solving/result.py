@@ -83,7 +83,7 @@ class StageRecord:
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """The answer of :func:`optimizer.solve`: typed, frozen, JSON-serialisable with :meth:`to_json`."""
+    """The answer of :func:`optimizer.solving`: typed, frozen, JSON-serialisable with :meth:`to_json`."""
 
     status: Status
     backend: str
