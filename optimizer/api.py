@@ -41,12 +41,6 @@ def as_config(config: Config | str | Path | Mapping | None) -> Config:
     return load_config(config)
 
 
-def _is_problem_path(path: str | Path) -> bool:
-    from optimizer.qubo.formats import is_qubo_file
-
-    return not is_qubo_file(str(path))
-
-
 def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat",
           config: Config | str | Path | Mapping | None = None, seed: int | None = None,
           time_limit: float | None = None, on_progress: Callable[[StageRecord], None] | None = None) -> Result:
@@ -65,7 +59,9 @@ def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat"
         raise ConfigError(None, Issue("backend", f"unknown backend; known: {', '.join(REGISTRY)}", cfg.solver.backend))
     deadline = Deadline(cfg.solver.time_limit)
     if isinstance(problem, (str, Path)):
-        problem = load_problem(problem) if _is_problem_path(problem) else read_qubo(
+        from optimizer.qubo.formats import is_qubo_file
+
+        problem = load_problem(problem) if not is_qubo_file(str(problem)) else read_qubo(
             problem, format=cfg.qubo.requested_format, sense=cfg.qubo.requested_sense)
     if isinstance(problem, Qubo):
         return _solve_qubo(problem, cfg, deadline, on_progress)

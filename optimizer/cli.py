@@ -190,7 +190,10 @@ def _cmd_generate(args) -> int:
 
 
 def _is_problem_file(path: str) -> bool:
-    return Path(path.split("#")[0]).suffix.lower() in (".toml", ".json")
+    """The one rule solve, export, compare and the API share (:func:`optimizer.qubo.formats.is_qubo_file`)."""
+    from optimizer.qubo.formats import is_qubo_file
+
+    return not is_qubo_file(path)
 
 
 def _with_qubo_flags(config, args):

@@ -116,3 +116,19 @@ def test_work_mode_gives_the_same_plan_under_cpu_load():
     assert quiet.feasible and loaded.feasible
     assert quiet.details["plan"] == loaded.details["plan"]
     assert quiet.objective == loaded.objective
+
+
+def test_problem_files_that_are_not_regular_files_are_refused(tmp_path, capsys):
+    """A FIFO (or /dev/zero through a symlink) named .toml: refused at once, never read until killed."""
+    from optimizer.cli import main
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    for path in (fifo, link):
+        t0 = time.perf_counter()
+        assert main(["validate", str(path)]) == 2
+        assert time.perf_counter() - t0 < 5
+        err = capsys.readouterr().err
+        assert str(path) in err and "regular" in err

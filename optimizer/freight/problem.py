@@ -779,14 +779,12 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
 
 def read_document(path: str | Path) -> dict[str, object]:
     """Parse a TOML or JSON file (by extension) into a dict; syntax errors name the line."""
+    from optimizer.inputs import read_text
+
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, Issue("(file)", "no such file")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, Issue("(file)", f"cannot read: {exc}")) from None
+    # Regular files only, size-capped: a FIFO or /dev/zero named .toml must not hang the reader.
+    text = read_text(path, what="problem file (TOML or JSON)")
     if not text.strip():
         raise InputError(source, Issue("(file)", "the file is empty"))
     suffix = path.suffix.lower()

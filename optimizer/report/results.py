@@ -206,7 +206,7 @@ def load_results(run_dir: str | Path) -> dict:
     from pydantic import ValidationError
 
     from optimizer.errors import InputError, Issue
-    from optimizer.qubo.formats.files import decode, read_input
+    from optimizer.inputs import decode, read_input
 
     path = Path(run_dir)
     if path.is_dir():

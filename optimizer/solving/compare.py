@@ -73,12 +73,6 @@ def _versions(backend: str, hybrid: bool) -> dict[str, str | None]:
     return out
 
 
-def _is_problem_file(path: str) -> bool:
-    from optimizer.qubo.formats import is_qubo_file
-
-    return not is_qubo_file(path)
-
-
 def _problem_meta(problem) -> dict:
     return {
         "kind": "problem",
@@ -97,7 +91,7 @@ def load_instances(files: Sequence[str], qubo_options=None) -> list[Instance]:
 
     ``qubo_options`` (``config.qubo``) gives the sense and format bare QUBO files are read with."""
     from optimizer.freight.problem import load_problem
-    from optimizer.qubo.formats import read_qubo
+    from optimizer.qubo.formats import is_qubo_file, read_qubo
     from optimizer.solving.config import QuboSection
 
     qubo_options = qubo_options or QuboSection()
@@ -105,7 +99,7 @@ def load_instances(files: Sequence[str], qubo_options=None) -> list[Instance]:
     instances: list[Instance] = []
     seen: dict[str, int] = {}
     for path in files:
-        if _is_problem_file(path):
+        if not is_qubo_file(path):
             problem = load_problem(path)
             name, meta = problem.name, _problem_meta(problem)
         else:

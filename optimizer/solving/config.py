@@ -332,7 +332,7 @@ _CONFIG_BYTES = 1 << 20
 def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
-    from optimizer.qubo.formats.files import decode, read_input
+    from optimizer.inputs import decode, read_input
 
     source = str(path)
     try:
