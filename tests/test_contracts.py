@@ -132,3 +132,84 @@ def test_problem_files_that_are_not_regular_files_are_refused(tmp_path, capsys):
         assert time.perf_counter() - t0 < 5
         err = capsys.readouterr().err
         assert str(path) in err and "regular" in err
+
+
+# ---------------------------------------------------------------------------- paths and files
+def test_problem_names_never_leave_the_results_folder(tmp_path, monkeypatch, capsys):
+    from optimizer.cli import main
+
+    text = (PROBLEMS / "tiny.toml").read_text()
+    assert 'name = "tiny"' in text
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(text.replace('name = "tiny"', 'name = "../../escaped"', 1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["solve", str(hostile), "--backend", "cpsat", "--quiet"]) == 0
+    written = [p.relative_to(tmp_path) for p in tmp_path.rglob("results.json")]
+    assert written == [__import__("pathlib").Path("results/escaped-cpsat/results.json")]
+    assert not (tmp_path.parent / "escaped-cpsat").exists()
+
+
+def test_out_on_an_existing_file_is_refused(tmp_path, capsys):
+    from optimizer.cli import main
+
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    assert main(["solve", str(PROBLEMS / "tiny.toml"), "--out", str(a_file)]) == 2
+    assert "--out: is an existing file" in capsys.readouterr().err
+    assert a_file.read_text() == "x"
+
+
+def test_out_in_an_unwritable_place_is_refused(tmp_path, capsys):
+    from optimizer.cli import main
+
+    # /proc refuses new folders even to root; a path below a file cannot be a folder at all.
+    (tmp_path / "file").write_text("x")
+    for place in ("/proc/qfreight-out-test", str(tmp_path / "file" / "sub")):
+        assert main(["solve", str(PROBLEMS / "tiny.toml"), "--out", place]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "cannot write there" in err and "Traceback" not in err
+
+
+def test_two_runs_on_one_out_folder_refuse_instead_of_overwriting(tmp_path):
+    from optimizer.errors import InputError
+    from optimizer.report.results import OutputLock
+
+    with OutputLock(tmp_path):
+        other = subprocess.run([sys.executable, "-c", "import sys; from optimizer.report.results import OutputLock\n"
+                                f"with OutputLock({str(tmp_path)!r}): pass"], cwd=REPO, capture_output=True, text=True)
+        assert other.returncode != 0 and "another qfreight run" in other.stderr
+    with pytest.raises(InputError, match="another qfreight run"):
+        (tmp_path / OutputLock.NAME).write_text(str(os.getppid()))  # held by a live process (our parent)
+        with OutputLock(tmp_path):
+            pass
+    # A lock left by a process that is gone is taken over.
+    (tmp_path / OutputLock.NAME).write_text("999999999")
+    with OutputLock(tmp_path):
+        pass
+
+
+def test_csv_cells_that_would_be_formulas_are_quoted():
+    from optimizer.report.results import csv_cells
+
+    row = {"instance": "=HYPERLINK(\"x\")", "backend": "+cmd", "error": "@SUM(A1)", "source": "-2+3", "seed": 0,
+           "objective": -12.5}
+    cells = csv_cells(row)
+    assert cells["instance"].startswith("'=") and cells["backend"] == "'+cmd" and cells["error"] == "'@SUM(A1)"
+    assert cells["source"] == "'-2+3"
+    assert cells["objective"] == "-12.5"  # numbers stay numbers
+
+
+def test_hand_edited_results_json_names_the_bad_field(tmp_path, capsys):
+    from optimizer.cli import main
+
+    doc = {"format": "qfreight-comparison/1", "instances": {"tiny": {"kind": "problem"}},
+           "rows": [{"instance": "tiny", "backend": "cpsat", "seed": "zero", "feasible": True, "objective": 1.0}]}
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "rows[0].seed" in err and "Traceback" not in err
+    doc["rows"][0]["seed"] = 0
+    del doc["rows"][0]["objective"]
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "feasible row needs an objective" in capsys.readouterr().err
