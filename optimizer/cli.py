@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "(default 3)")
     compare.add_argument("--time-limit", type=float, help="seconds per run (overrides [solver] time_limit)")
     compare.add_argument("--out", help="output folder (default results/<run-id>)")
+    compare.add_argument("--events", help="event stream (.toml or .json): add the rolling-horizon comparison of "
+                                          "every problem (static plan, re-planning, baseline dispatcher)")
     _qubo_args(compare, target=True)
 
     pareto = sub.add_parser("pareto", help="sweep the [objective] weights and write the trade-off front (cost vs "
@@ -518,7 +520,8 @@ def _cmd_compare(args) -> int:
                              command=["qfreight", "compare", *args.files,
                                       *(f"--{flag.replace('_', '-')}={value}" for flag, value in vars(args).items()
                                         if flag not in ("command", "files") and value is not None)],
-                             on_row=progress)
+                             on_row=progress, events=args.events,
+                             on_message=lambda message: print(f"  {message}", file=sys.stderr))
     for line in summary_lines(doc, backend_stats(doc)):
         print(f"- {line}")
     print(f"wrote {out_dir}/: results.json, results.csv, report.md, report.html")

@@ -108,3 +108,29 @@ def test_events_announced_during_the_horizon_are_replanned():
     # The comparison rows are the policies' own KPIs, differences included.
     row = next(r for r in doc["comparison"] if r["kpi"] == "on_time_share")
     assert row["replan_minus_static"] == pytest.approx(replan["kpis"]["on_time_share"] - static["kpis"]["on_time_share"])
+
+
+def test_compare_with_events_puts_the_rolling_horizon_comparison_in_the_report(tmp_path, capsys):
+    from optimizer.cli import main
+
+    out = tmp_path / "cmp"
+    events = str(PROBLEMS / "events" / "tiny-closure.toml")
+    assert main(["compare", str(PROBLEMS / "tiny.toml"), "--backends", "cpsat", "--seeds", "1", "--time-limit", "5",
+                 "--events", events, "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    sim = doc["rolling_horizon"]["tiny"]
+    assert set(sim["policies"]) == {"static", "replan", "baseline"} and len(sim["events"]) == 1
+    cost = next(r for r in sim["comparison"] if r["kpi"] == "cost_cny")
+    for text in ((out / "report.md").read_text(), (out / "report.html").read_text()):
+        assert "Rolling horizon under disruption" in text
+        assert f"{cost['replan']:,.1f}" in text and f"{cost['baseline']:,.1f}" in text
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0  # rebuilt from results.json alone
+    assert "Rolling horizon under disruption" in (out / "report.md").read_text()
+    # A stream naming hubs a problem lacks is refused before any run, naming both files.
+    capsys.readouterr()
+    assert main(["compare", str(PROBLEMS / "tiny.toml"), "--backends", "cpsat", "--seeds", "1",
+                 "--events", str(PROBLEMS / "events" / "typhoon-weather.toml"), "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "typhoon-weather.toml" in err and "tiny.toml" in err and "unknown corridor id" in err
+    assert not (tmp_path / "bad" / "results.json").exists()

@@ -25,8 +25,6 @@ unusable at the hub in every slot the outage touches.
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections import defaultdict
 from collections.abc import Callable
 

@@ -296,7 +296,6 @@ def generate_candidates(problem: Problem, options: CandidateOptions = CandidateO
     epochs = network.weather_epochs
     hit_by_weather: dict[int, set[str]] = {}
     corridor_index = problem.corridor_index
-    hub_index = problem.hub_index
     closed_yards = {h.id for h in problem.hubs if h.yard_capacity == 0}
     # Weather epoch of each departure slot (routes change only with the weather).
     slot_epoch = np.searchsorted(epochs, np.arange(horizon.slots) * horizon.slot_hours, side="right").tolist()

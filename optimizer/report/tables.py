@@ -333,6 +333,8 @@ def comparison_tables(doc: dict) -> list[Table]:
                             ("instance", "element", "id", "name", "kind", "shipments in the best plan"),
                             tuple(rows)))
 
+    tables.extend(rolling_horizon_tables(doc))
+
     rows = []
     for r in doc["rows"]:
         rows.append((r["instance"], r["backend"] + (" (reference)" if r.get("reference_only") else ""),
@@ -358,3 +360,46 @@ def _corridor_load(row: dict) -> dict[str, int]:
         for leg in ship.get("legs", []):
             load[leg["corridor"]] = load.get(leg["corridor"], 0) + 1
     return load
+
+
+def rolling_horizon_tables(doc: dict) -> list[Table]:
+    """The rolling-horizon comparison (``qfreight compare --events``): per problem, the operator's
+    KPIs at the end of the horizon under the static plan, re-planning at each event and the best
+    baseline dispatcher reacting to each event, with the differences whatever their sign."""
+    from optimizer.freight.evaluate import KPI_LABELS
+
+    sims = doc.get("rolling_horizon") or {}
+    if not sims:
+        return []
+    rows = []
+    verdicts = []
+    for name, sim in sims.items():
+        policies = list(sim["policies"])
+        for row in sim["comparison"]:
+            label, unit = KPI_LABELS.get(row["kpi"], (row["kpi"], ""))
+            scale = 100.0 if unit == "%" else 1.0
+
+            def cell(value, scale=scale):
+                return "-" if value is None else f"{scale * value:,.1f}"
+
+            rows.append((name, f"{label} ({unit})" if unit else label,
+                         *(cell(row.get(p)) for p in ("static", "replan", "baseline")),
+                         cell(row.get("replan_minus_static")), cell(row.get("replan_minus_baseline"))))
+        infeasible = [p for p in policies if not sim["policies"][p]["feasible"]]
+        rows.append((name, "violations", *(str(len(sim["policies"][p]["violations"])) if p in sim["policies"] else "-"
+                                           for p in ("static", "replan", "baseline")), "", ""))
+        cost = {p: sim["policies"][p]["kpis"].get("cost_cny") for p in policies}
+        if "replan" in cost and "baseline" in cost and None not in (cost["replan"], cost["baseline"]):
+            diff = cost["replan"] - cost["baseline"]
+            if abs(diff) <= 0.005 + 1e-9 * abs(cost["baseline"]):
+                verdict = f"{name}: re-planning and the baseline dispatcher end the horizon at the same cost"
+            else:
+                verdict = (f"{name}: {'re-planning' if diff < 0 else 'the baseline dispatcher'} ends the horizon "
+                           f"at the lower cost (by {abs(diff):,.0f} CNY)")
+            verdicts.append(verdict + (f"; infeasible at the end: {', '.join(infeasible)}" if infeasible else ""))
+    return [Table("rolling", "Rolling horizon under disruption (static plan, re-planning, baseline dispatcher)",
+                  ("instance", "KPI", "static", "re-plan", "baseline", "re-plan - static", "re-plan - baseline"),
+                  tuple(rows),
+                  f"{len(next(iter(sims.values()))['events'])} events; each policy is re-checked against the "
+                  "disrupted network at the end. The baseline is the best dispatcher rule re-run at each event. "
+                  + " ".join(f"{v}." for v in verdicts))]

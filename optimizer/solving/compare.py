@@ -385,8 +385,16 @@ def run_comparison(
     out_dir: Path,
     command: Sequence[str] = (),
     on_row: Callable[[dict, int, int], None] | None = None,
+    events: str | None = None,
+    on_message: Callable[[str], None] | None = None,
 ) -> dict:
     """Run everything, writing results after each run and the reports at the end.
+
+    ``events`` (an event-stream file, as ``qfreight simulate --events`` reads) adds the
+    rolling-horizon comparison of every problem instance after the solver runs: the static plan,
+    re-planning with ``[solver] backend`` and the best baseline dispatcher reacting to each event
+    (:func:`optimizer.solving.replan.simulate_stream`); the stream is checked against every problem
+    before any run starts.
 
     Returns the results document; ``document["status"]`` is ``"complete"`` or ``"interrupted"``.
     """
@@ -403,6 +411,7 @@ def run_comparison(
     if not backends or not seeds:
         raise InputError("command line", Issue("--backends/--seeds", "need at least one backend and one seed"))
     instances = load_instances(files, config.qubo)
+    streams = _event_streams(instances, events) if events else {}
     specs = plan_runs(instances, backends, seeds, time_limit, config)
     doc: dict[str, object] = {
         "format": "qfreight-comparison/1",
@@ -423,7 +432,7 @@ def run_comparison(
     rows: list[dict] = doc["rows"]  # type: ignore[assignment]
     ex = config.executor
     try:
-        with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
+        with create_executor(ex.kind, workers=ex.workers, address=ex.address or None, processes=ex.processes) as executor:
             batch = max(1, ex.workers)
             for start in range(0, len(specs), batch):
                 for row in executor.map(run_one, specs[start:start + batch]):
@@ -434,6 +443,12 @@ def run_comparison(
                         on_row(row, len(rows), len(specs))
                     if row.get("interrupted"):
                         raise KeyboardInterrupt
+        if streams:
+            doc["rolling_horizon"] = {}
+            for name, (problem, stream, source) in streams.items():
+                doc["rolling_horizon"][name] = rolling_horizon(problem, stream, config, time_limit=time_limit,
+                                                               source=source, progress=on_message)
+                write_results(doc, out_dir)
         doc["status"] = "complete"
     except KeyboardInterrupt:
         doc["status"] = "interrupted"
@@ -441,3 +456,35 @@ def run_comparison(
     write_results(doc, out_dir)
     write_comparison_reports(doc, out_dir)
     return doc
+
+
+def _event_streams(instances: Sequence[Instance], path: str) -> dict[str, tuple]:
+    """The event stream of ``path`` for every problem instance, each validated against its problem
+    (an event naming a corridor or shipment a problem lacks is an InputError before any run)."""
+    from optimizer.freight.events import apply_events, load_events
+    from optimizer.freight.problem import load_problem
+
+    stream_file = load_events(path)
+    streams = {}
+    for inst in instances:
+        if inst.kind != "problem":
+            continue
+        problem = load_problem(inst.path)
+        events = stream_file.stream(problem)
+        apply_events(problem, events, source=f"{stream_file.source} (applied to {inst.path})")
+        streams[inst.name] = (problem, events, stream_file.source)
+    if not streams:
+        raise InputError("command line", Issue("--events", "needs at least one problem file among the inputs "
+                                                           "(bare QUBO files have no events)", path))
+    return streams
+
+
+def rolling_horizon(problem, events, config: Config, *, time_limit: float, source: str | None = None,
+                    progress: Callable[[str], None] | None = None) -> dict[str, object]:
+    """The rolling-horizon comparison of one problem (JSON-ready; see ``qfreight simulate``)."""
+    from optimizer.solving.replan import ReplanSettings, simulate_stream
+
+    run_config = config.override(time_limit=time_limit)
+    return simulate_stream(problem, events, config=run_config,
+                           settings=ReplanSettings(change_cost_cny=config.replan.change_cost_cny),
+                           source=source, progress=progress)

@@ -99,6 +99,9 @@ class ExecutorSection:
     kind: str = "local"  # local | dask
     workers: int = 1
     address: str = ""  # Dask scheduler, e.g. "tcp://host:8786"; empty: start a LocalCluster
+    # The embedded LocalCluster's workers: threads of this process (CP-SAT and the simulators
+    # release the GIL, and nothing is pickled) or separate worker processes, as on a real cluster.
+    processes: bool = False
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def run_model_hybrid(model: BinaryModel, solver: Solver, config: Config, *, star
     refine_time = refine_share(config, deadline)
     loop_deadline = deadline.child(max(0.0, deadline.remaining - refine_time))
     source = ModelSource(model, names=names, plans_per_group=hy.plans_per_shipment, times=times, surrogate=surrogate)
-    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
+    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None, processes=ex.processes) as executor:
         piece_solver = _piece_solver(solver, config, default="unbalanced" if surrogate is not None else "slack")
         return decompose(source, piece_solver, start=start, start_source=start_source,
                          stop=stop_criteria(hy.rounds, hy.patience, loop_deadline, work=deterministic(config)),
@@ -120,7 +120,7 @@ def run_lns(model: BinaryModel, config: Config, *, start: np.ndarray, start_sour
                                     deterministic=deterministic(config))
     source = ModelSource(model, names=names, plans_per_group=0, times=times)
     pieces = max(ln.pieces_per_round, ex.workers if ex.kind == "dask" or ex.workers > 1 else 1)
-    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
+    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None, processes=ex.processes) as executor:
         return decompose(source, piece_solver, start=start, start_source=start_source,
                          stop=stop_criteria(ln.rounds, ln.patience, deadline, work=deterministic(config)),
                          deadline=deadline, seed=seed, pieces_per_round=pieces, selection=ln.selection,
@@ -150,7 +150,7 @@ def run_qubo_hybrid(qubo: Qubo, solver: Solver, config: Config, *, seed: int, de
     def refine(x: np.ndarray, seconds: float) -> np.ndarray:
         return annealer.solve(qubo, seed=seed, time_limit=seconds, initial=x).best
 
-    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None) as executor:
+    with create_executor(ex.kind, workers=ex.workers, address=ex.address or None, processes=ex.processes) as executor:
         run = decompose(QuboSource(qubo), _piece_solver(solver, config), start=warm, start_source="anneal",
                         stop=stop_criteria(hy.rounds, hy.patience, loop_deadline, work=work), deadline=loop_deadline,
                         seed=seed, pieces_per_round=hy.pieces_per_round, selection=hy.selection, executor=executor,
