@@ -78,6 +78,25 @@ class BinaryModel:
             object.__setattr__(self, "_membership", cached)
         return cached
 
+    def group_of(self) -> np.ndarray:
+        """(n,) the one-hot group of each variable, -1 for variables in none (built once)."""
+        cached = self.__dict__.get("_group_of")
+        if cached is None:
+            M = self.membership.tocoo()
+            cached = np.full(self.num_variables, -1, dtype=np.int64)
+            cached[M.col] = M.row
+            cached.setflags(write=False)
+            object.__setattr__(self, "_group_of", cached)
+        return cached
+
+    def columns(self) -> sp.csc_array:
+        """``A`` by columns (built once): restrictions slice it by variable."""
+        cached = self.__dict__.get("_A_csc")
+        if cached is None:
+            cached = self.A.tocsc()
+            object.__setattr__(self, "_A_csc", cached)
+        return cached
+
     def group_violation(self, X: np.ndarray) -> np.ndarray:
         """Sum over groups of |sum x - 1|, per row of X."""
         X = self._batch(X)

@@ -55,7 +55,7 @@ class LnsSection:
 
     auto_variables: int = 20_000  # [solver] lns = "auto" switches to LNS above this many model variables
     subproblem_size: int = 600  # model variables per neighbourhood
-    piece_time: float = 3.0  # seconds (or, in work mode, deterministic units) per neighbourhood
+    piece_time: float = 0.5  # seconds (or, in work mode, deterministic units) per neighbourhood
     pieces_per_round: int = 1  # non-overlapping neighbourhoods solved at once (through [executor])
     selection: str = "adaptive"  # adaptive | energy-impact | resource | window | worst | random
     workers: int = 1  # CP-SAT workers per neighbourhood

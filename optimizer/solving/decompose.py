@@ -453,6 +453,33 @@ def choose_units(source, x: np.ndarray, *, budget: float, rng: np.random.Generat
     return chosen
 
 
+#: Consecutive rounds in which no drawn piece fitted the solver before the loop gives up.
+_MAX_EMPTY_DRAWS = 50
+
+
+def _largest_fitting_piece(source, piece_solver, x: np.ndarray, units: Sequence[int], *,
+                           current: float) -> Piece | None:
+    """The piece of the longest prefix of ``units`` that ``piece_solver`` fits, or None."""
+    def build(k: int) -> Piece:
+        return source.piece(x, units[:k], inequality=piece_solver.inequality, qubo=piece_solver.needs_qubo,
+                            current=current)
+
+    if not units:
+        return None
+    piece = build(len(units))
+    if piece_solver.fits(piece):
+        return piece
+    lo, hi, best = 1, len(units) - 1, None  # invariant: prefixes longer than hi do not fit
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = build(mid)
+        if piece_solver.fits(candidate):
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
 class _Adaptive:
     """Adaptive choice among the strategies (as adaptive LNS does): each strategy's weight is a
     running average of how often its pieces improved the incumbent, with a floor so every
@@ -716,6 +743,7 @@ def decompose(
     adaptive = _Adaptive(source) if selection == "adaptive" else None
     links = source.links()
     interrupted, reason, done, accepted_rounds, credited_rounds, stale = False, "", 0, 0, 0, 0
+    empty_draws = 0
     avoid: set[int] = set()
     own_executor = executor is None
     executor = executor or LocalExecutor()
@@ -739,15 +767,10 @@ def decompose(
                 strategy = adaptive.pick(rng) if adaptive is not None else selection
                 units = choose_units(source, best, budget=piece_solver.limit, rng=rng, selection=strategy,
                                      avoid=avoid, sizes=sizes, explore=stale / (stale + 3.0), blocked=blocked)
-                # Auxiliary variables and slack come on top of the estimate: drop the last-added
-                # units until the piece fits the solver.
-                piece = None
-                while units:
-                    piece = source.piece(best, units, inequality=piece_solver.inequality,
-                                         qubo=piece_solver.needs_qubo, current=best_value)
-                    if piece_solver.fits(piece):
-                        break
-                    units, piece = units[:-1], None
+                # Auxiliary variables and slack come on top of the estimate: keep the longest
+                # prefix of the chosen units whose piece fits the solver (a piece grows with its
+                # prefix, so bisection finds it in a few builds, not one per dropped unit).
+                piece = _largest_fitting_piece(source, piece_solver, best, units, current=best_value)
                 if piece is None:
                     continue
                 pieces.append(piece)
@@ -756,9 +779,16 @@ def decompose(
                 blocked[taken] = True
                 blocked[np.asarray(links[taken].sum(axis=0)).ravel() > 0] = True
             if not pieces:
-                reason = "no piece fits the solver"
+                # The units drawn were too big with their auxiliary variables (a long route
+                # touches many train-count rows): draw again, and give up only when draws
+                # keep failing.
                 done -= 1
-                break
+                empty_draws += 1
+                if empty_draws >= _MAX_EMPTY_DRAWS:
+                    reason = "no piece fits the solver"
+                    break
+                continue
+            empty_draws = 0
             # A round must end inside the deadline: the device's pieces share what is left (run one
             # after another in this process at worst), the stand-ins take as much again.
             share = len(pieces) * (2 if anneal is not None else 1)
