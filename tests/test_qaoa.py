@@ -530,6 +530,10 @@ def test_bad_options_are_config_errors():
         create_solver("qaoa", {"noise": "generic"})
     with pytest.raises(ConfigError, match="cvar_alpha"):
         create_solver("qaoa", {"cvar_alpha": 0.0})
+    # Found by benchmarks/fuzz.py: reps = 2^63 crashed the optimiser's start-point arithmetic.
+    for key in ("reps", "maxiter", "shots", "restarts", "threads", "transfer_maxiter"):
+        with pytest.raises(ConfigError, match=f"{key} must be at most"):
+            create_solver("qaoa", {key: 2**63})
 
 
 def test_gpu_request_is_explicit():

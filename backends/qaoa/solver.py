@@ -209,6 +209,13 @@ class QaoaSolver:
             problems.append(f"kernel must be 'numba' or 'array', got {kernel!r}")
         if reps < 1 or maxiter < 0 or shots < 1 or restarts < 0 or threads < 1 or transfer_maxiter < 0:
             problems.append("reps, shots and threads must be >= 1; maxiter, transfer_maxiter and restarts >= 0")
+        # Upper ends: beyond them a run cannot finish in any time limit (angles are 2 x reps
+        # floats, shots a sample array), and huge integers break the optimisers' own arithmetic.
+        for name, value, top in (("reps", reps, 1_000), ("maxiter", maxiter, 10**7), ("shots", shots, 10**8),
+                                 ("restarts", restarts, 10_000), ("threads", threads, 1_024),
+                                 ("transfer_maxiter", transfer_maxiter, 10**7)):
+            if value > top:
+                problems.append(f"{name} must be at most {top:,}, got {value}")
         if not 0.0 < cvar_alpha <= 1.0:
             problems.append(f"cvar_alpha must be in (0, 1], got {cvar_alpha}")
         if not 0.0 < warm_start_epsilon <= 0.5:
