@@ -15,6 +15,7 @@ such as CP-SAT can solve it without depending on the freight layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,36 +67,28 @@ class BinaryModel:
         quad = np.einsum("ij,ij->i", (self.P @ X.T).T, X) if self.P.nnz else 0.0
         return X @ self.c + quad + self.offset
 
-    @property
+    # Built once per model (cached_property writes the instance dict, which a frozen dataclass allows).
+    @cached_property
     def membership(self) -> sp.csr_array:
-        """(groups, n) 0/1 matrix of the one-hot groups (built once)."""
-        cached = self.__dict__.get("_membership")
-        if cached is None:
-            sizes = np.array([len(g) for g in self.groups], dtype=np.int64)
-            cols = np.fromiter((i for g in self.groups for i in g), dtype=np.int64, count=int(sizes.sum()))
-            rows = np.repeat(np.arange(len(self.groups)), sizes)
-            cached = sp.csr_array((np.ones(cols.size), (rows, cols)), shape=(len(self.groups), self.num_variables))
-            object.__setattr__(self, "_membership", cached)
-        return cached
+        """(groups, n) 0/1 matrix of the one-hot groups."""
+        sizes = np.array([len(g) for g in self.groups], dtype=np.int64)
+        cols = np.fromiter((i for g in self.groups for i in g), dtype=np.int64, count=int(sizes.sum()))
+        rows = np.repeat(np.arange(len(self.groups)), sizes)
+        return sp.csr_array((np.ones(cols.size), (rows, cols)), shape=(len(self.groups), self.num_variables))
 
+    @cached_property
     def group_of(self) -> np.ndarray:
-        """(n,) the one-hot group of each variable, -1 for variables in none (built once)."""
-        cached = self.__dict__.get("_group_of")
-        if cached is None:
-            M = self.membership.tocoo()
-            cached = np.full(self.num_variables, -1, dtype=np.int64)
-            cached[M.col] = M.row
-            cached.setflags(write=False)
-            object.__setattr__(self, "_group_of", cached)
-        return cached
+        """(n,) the one-hot group of each variable, -1 for variables in none."""
+        M = self.membership.tocoo()
+        out = np.full(self.num_variables, -1, dtype=np.int64)
+        out[M.col] = M.row
+        out.setflags(write=False)
+        return out
 
+    @cached_property
     def columns(self) -> sp.csc_array:
-        """``A`` by columns (built once): restrictions slice it by variable."""
-        cached = self.__dict__.get("_A_csc")
-        if cached is None:
-            cached = self.A.tocsc()
-            object.__setattr__(self, "_A_csc", cached)
-        return cached
+        """``A`` by columns: restrictions slice it by variable."""
+        return self.A.tocsc()
 
     def group_violation(self, X: np.ndarray) -> np.ndarray:
         """Sum over groups of |sum x - 1|, per row of X."""

@@ -63,7 +63,7 @@ def submodel(model: BinaryModel, x: np.ndarray, variables: np.ndarray) -> Binary
     sub_groups: list[tuple[int, ...]] = []
     # Only the groups with a freed member matter (a neighbourhood touches few of a national
     # model's groups): visit those, in group order.
-    group_of = model.group_of() if model.groups else np.zeros(0, dtype=np.int64)
+    group_of = model.group_of if model.groups else np.zeros(0, dtype=np.int64)
     touched = np.unique(group_of[variables]) if model.groups else np.zeros(0, dtype=np.int64)
     for g in touched[touched >= 0].tolist():
         m = np.asarray(model.groups[g], dtype=np.int64)
@@ -87,7 +87,7 @@ def submodel(model: BinaryModel, x: np.ndarray, variables: np.ndarray) -> Binary
         P_sub.sum_duplicates()
     else:
         P_sub = sp.csr_array((k, k))
-    A_free = model.columns()[:, variables].tocsr()
+    A_free = model.columns[:, variables].tocsr()
     residual = model.b - model.A @ fixed_x
     keep = np.flatnonzero(row_max_activity(A_free, tuple(sub_groups)) > residual + 1e-9)
     return BinaryModel(
