@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from optimizer.errors import MissingDependency, SolverError
 from optimizer.qubo.model import BinaryModel
@@ -60,6 +61,24 @@ def _integer_scale(values: np.ndarray, max_power: int = 6) -> float:
         if np.allclose(scaled, np.rint(scaled), rtol=0, atol=1e-6):
             return float(10**power)
     return float(10**max_power)
+
+
+def _row_scales(A: sp.csr_array, max_power: int = 6) -> np.ndarray:
+    """Per row, the smallest power of ten (up to ``10**max_power``) that makes its coefficients
+    integral within 1e-6, as :func:`_integer_scale` finds for one row, for all rows at once."""
+    m = A.shape[0]
+    rows = np.repeat(np.arange(m), np.diff(A.indptr))
+    scales = np.full(m, float(10**max_power))
+    open_ = np.ones(m, dtype=bool)
+    for power in range(max_power + 1):
+        scaled = A.data * 10**power
+        bad = np.bincount(rows, weights=np.abs(scaled - np.rint(scaled)) > 1e-6, minlength=m) > 0
+        now = open_ & ~bad
+        scales[now] = float(10**power)
+        open_ &= bad
+        if not open_.any():
+            break
+    return scales
 
 
 def _rounding_error(values: np.ndarray, scale: float) -> float:
@@ -283,14 +302,19 @@ class CpSatSolver:
             b.exactly_one(list(group))
         # Capacity rows (train batches, yards, locomotive balances, guards), made integral.
         A = bm.A.tocsr()
+        row_scale = _row_scales(A)
+        scaled = A.data * np.repeat(row_scale, np.diff(A.indptr))
+        coeffs = np.rint(scaled).astype(np.int64)
+        off = np.abs(coeffs - scaled) > 1e-6
+        if off.any():
+            r = int(np.searchsorted(A.indptr, np.flatnonzero(off)[0], side="right") - 1)
+            raise SolverError(f"cpsat: row {bm.row_names[r]!r} has coefficients that are not integral "
+                              "after scaling by 10^6")
+        # Clipped into CP-SAT's range: a bound past any reachable activity binds nothing either way.
+        uppers = np.clip(np.floor(bm.b * row_scale + 1e-9), -(2.0**62), 2.0**62).astype(np.int64).tolist()
+        indices, coeffs, ptr = A.indices.tolist(), coeffs.tolist(), A.indptr.tolist()
         for r in range(bm.num_rows):
-            s, e = A.indptr[r], A.indptr[r + 1]
-            row_scale = _integer_scale(A.data[s:e])
-            coeffs = np.rint(A.data[s:e] * row_scale).astype(np.int64)
-            if not np.allclose(coeffs, A.data[s:e] * row_scale, rtol=0, atol=1e-6):
-                raise SolverError(f"cpsat: row {bm.row_names[r]!r} has coefficients that are not integral "
-                                  "after scaling by 10^6")
-            b.linear_le(A.indices[s:e].tolist(), coeffs.tolist(), int(np.floor(bm.b[r] * row_scale + 1e-9)))
+            b.linear_le(indices[ptr[r]:ptr[r + 1]], coeffs[ptr[r]:ptr[r + 1]], uppers[r])
         P = bm.P.tocoo()
         ys = self._products(b, P.row, P.col, P.data)
         self._pair_cuts(b, bm, P.row, P.col, ys)

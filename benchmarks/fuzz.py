@@ -101,7 +101,11 @@ def mutate_document(doc: dict, rng: random.Random) -> dict:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 parent[key] = value * rng.choice([0, -1, 1e6, 1e300, 1e-300, 10**9])
             elif isinstance(value, datetime):
-                parent[key] = value + timedelta(days=rng.choice([-400, -1, 1, 3650, 10**5]))
+                shift = timedelta(days=rng.choice([-400, -1, 1, 3650, 10**5]))
+                try:
+                    parent[key] = value + shift
+                except OverflowError:  # past year 9999 or before year 1: the calendar's own edge
+                    parent[key] = datetime.max if shift.days > 0 else datetime.min
             elif isinstance(value, str):
                 parent[key] = value + rng.choice(["", "#", ">", "/", "\x00", "\ud800", " "]) * rng.randint(1, 3)
     return doc
@@ -244,6 +248,7 @@ def fuzz(mutants: int, seed: int, time_limit: float, kinds: list[str]) -> dict:
             keep.parent.mkdir(exist_ok=True)
             keep.write_bytes(path.read_bytes())
             entry["example"] = str(keep)
+            print(f"new failure: {what}: {signature} (e.g. {keep})", file=sys.stderr, flush=True)
 
     def check(kind: str, argv: list[str], path: Path, step: str) -> dict:
         res = run_forked(argv, hang_after)
@@ -255,6 +260,14 @@ def fuzz(mutants: int, seed: int, time_limit: float, kinds: list[str]) -> dict:
             note(kind, "odd_exit", f"{step} exit {res['code']}", path)
         return res
 
+    # Thewalrus's and the QAOA engine's numba kernels compile once per machine (tens of seconds,
+    # then cached on disk; the README states it apart from the start-up allowance). Warm them
+    # first so that a hang means a hang, and say how long it took.
+    for backend in ("cpsat", "anneal", "qaoa", "photonic"):
+        warm = run_forked(["solve", str(REPO / "problems" / "tiny.toml"), "--backend", backend, "--time-limit",
+                           str(time_limit), "--quiet", "--out", str(work / "out" / f"warm-{backend}")], 600)
+        print(f"warm-up {backend}: {warm['seconds']:.1f} s (exit {warm['code']})", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     for k in range(mutants):
         kind = kinds[k % len(kinds)]
         counts[kind]["mutants"] += 1

@@ -238,3 +238,29 @@ def test_energies_match_qiskit_optimization_converter():
             assert ours_all[k] == pytest.approx(model.objective(X[k])[0], rel=1e-9)
         else:
             assert ours_all[k] > optimum and qiskit_min > optimum
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.lists(st.sampled_from([0.0, 1.0, -2.0, 0.5, 0.25, 0.125, 3.7, 0.001, 1e-6, 50.0, 0.3]),
+                              min_size=1, max_size=6), min_size=1, max_size=8))
+def test_row_scales_are_each_rows_own_integer_scale(rows):
+    """CP-SAT's rows are made integral all at once; each row must get exactly the scale the
+    one-row rule gives (the smallest power of ten that makes it integral)."""
+    import scipy.sparse as sp
+
+    from backends.cpsat import _integer_scale, _row_scales
+
+    width = max(len(r) for r in rows)
+    dense = np.array([r + [0.0] * (width - len(r)) for r in rows])
+    A = sp.csr_array(dense)
+    expected = [_integer_scale(dense[i]) for i in range(len(rows))]
+    assert _row_scales(A).tolist() == expected
+
+
+def test_cpsat_refuses_a_row_that_no_power_of_ten_makes_integral():
+    import scipy.sparse as sp
+
+    model = BinaryModel(labels=("a", "b"), c=np.array([1.0, -1.0]), P=sp.csr_array((2, 2)), offset=0.0, groups=(),
+                        A=sp.csr_array(np.array([[1.0 / 3.0, 1.0]])), b=np.array([1.0]), row_names=("third",))
+    with pytest.raises(Exception, match="not integral"):
+        CpSatSolver(workers=1).solve_model(model, seed=0, time_limit=2)

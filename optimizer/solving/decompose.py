@@ -144,6 +144,11 @@ class ModelSource:
         A = model.A.tocsc()
         self._A_csc = A
         self._A_csr = model.A.tocsr()
+        # The rows restricted to the ungrouped (auxiliary) columns: a national model's capacity
+        # rows hold thousands of plan columns but only a few train-count columns, and a piece
+        # needs only the latter.
+        self._aux_cols = np.flatnonzero(self._group_of < 0)
+        self._A_aux = self._A_csr[:, self._aux_cols].tocsr()
         self._links: sp.csr_array | None = None
 
     def value(self, x: np.ndarray) -> float:
@@ -221,12 +226,26 @@ class ModelSource:
         return np.sort(np.concatenate([current, others]))
 
     def _auxiliary(self, plan_vars: np.ndarray) -> np.ndarray:
-        """Ungrouped variables sharing a row with the freed plans (one hop)."""
-        rows = np.unique(self._A_csc[:, plan_vars].tocoo().row)
-        if rows.size == 0:
+        """Ungrouped variables sharing a row with the freed plans (one hop), ascending."""
+        rows = np.unique(self._A_csc[:, plan_vars].indices)
+        if rows.size == 0 or self._aux_cols.size == 0:
             return np.zeros(0, dtype=np.int64)
-        cols = np.unique(self._A_csr[rows].tocoo().col)
-        return cols[self._group_of[cols] < 0]
+        return self._aux_cols[np.unique(self._A_aux[rows].indices)]
+
+    def piece_sizes(self, x: np.ndarray, units: Sequence[int]) -> np.ndarray:
+        """Variables of the piece of each prefix of ``units`` (entry k: the first k + 1 units),
+        exactly what :meth:`piece` would build, without building it."""
+        x = np.asarray(x, dtype=np.uint8)
+        seen = np.zeros(self.model.num_variables, dtype=bool)
+        total, sizes = 0, np.zeros(len(units), dtype=np.int64)
+        for k, g in enumerate(units):
+            plan_vars = self._shortlist(x, g)
+            fresh = np.concatenate([plan_vars, self._auxiliary(plan_vars)])
+            fresh = fresh[~seen[fresh]]
+            seen[fresh] = True
+            total += fresh.size
+            sizes[k] = total
+        return sizes
 
     def piece(self, x: np.ndarray, units: Sequence[int], *, inequality: str = "slack", qubo: bool = True,
               current: float | None = None) -> Piece:
@@ -240,7 +259,7 @@ class ModelSource:
         variables = np.concatenate([plan_vars, self._auxiliary(plan_vars)])
         sub = submodel(self.model, x, variables)
         start = x[variables]
-        rows = np.unique(self._A_csc[:, variables].tocoo().row)
+        rows = np.unique(self._A_csc[:, variables].indices)
         current = self.value(x) if current is None else current
         names = tuple(self.names[u] for u in units)
         units = tuple(int(u) for u in units)
@@ -466,10 +485,17 @@ def _largest_fitting_piece(source, piece_solver, x: np.ndarray, units: Sequence[
 
     if not units:
         return None
-    piece = build(len(units))
+    hi = len(units)
+    limit = getattr(piece_solver, "max_piece_variables", None)
+    if limit is not None and hasattr(source, "piece_sizes"):
+        # The piece's size is known per prefix without building it: one build, not a bisection.
+        hi = int(np.searchsorted(source.piece_sizes(x, units), limit, side="right"))
+        if hi == 0:
+            return None
+    piece = build(hi)
     if piece_solver.fits(piece):
         return piece
-    lo, hi, best = 1, len(units) - 1, None  # invariant: prefixes longer than hi do not fit
+    lo, hi, best = 1, hi - 1, None  # invariant: prefixes longer than hi do not fit
     while lo <= hi:
         mid = (lo + hi) // 2
         candidate = build(mid)
@@ -566,8 +592,13 @@ class ModelPieceSolver:
     def unit_costs(self, sizes: np.ndarray) -> np.ndarray:
         return np.asarray(sizes, dtype=np.float64)
 
+    @property
+    def max_piece_variables(self) -> int:
+        """Variables a piece may have, auxiliary ones included (``limit`` counts plans)."""
+        return 2 * self.limit
+
     def fits(self, piece: Piece) -> bool:
-        return piece.model is not None and piece.model.num_variables <= 2 * self.limit
+        return piece.model is not None and piece.model.num_variables <= self.max_piece_variables
 
     def task(self, piece: Piece, seed: int, time_limit: float) -> tuple:
         if self.deterministic:
@@ -813,15 +844,19 @@ def decompose(
                     origins = [o for o, k in zip(result.origins or ["device"] * len(result), keep) if k]
                     dev = _best_feasible(piece, samples, origins[:_TRIED_PER_PIECE])
                     seconds = float(result.timing.get("total", device_seconds))
+                    # One-time start-up (imports, loading compiled kernels) is not solving time:
+                    # the stand-ins get the device's solving time, and never more than is left.
+                    solving = max(seconds - float(result.timing.get("startup", 0.0)), 0.0)
                 else:
                     # A model solver's answer is already an assignment of the exact sub-model.
                     dev = _best_feasible(piece, np.asarray(result.x, dtype=np.uint8)[None, :], ["device"])
-                    seconds = result.seconds
+                    seconds = solving = result.seconds
                 answers: dict[str, tuple[float, np.ndarray] | None] = {}
                 stand_seconds = 0.0
                 if anneal is not None:
                     answers, stand_seconds = standins(piece, result, piece_solver.solver, seed=s,
-                                                      budget=deadline.remaining if deterministic else seconds,
+                                                      budget=deadline.remaining if deterministic
+                                                      else min(solving, deadline.remaining),
                                                       anneal=anneal)
                 best_standin = min((a[0] for a in answers.values() if a is not None), default=np.inf)
                 device_value = None if dev is None else dev[0]
