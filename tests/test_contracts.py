@@ -213,3 +213,24 @@ def test_hand_edited_results_json_names_the_bad_field(tmp_path, capsys):
     (tmp_path / "results.json").write_text(json.dumps(doc))
     assert main(["report", str(tmp_path)]) == 2
     assert "feasible row needs an objective" in capsys.readouterr().err
+
+
+def test_the_plan_check_and_kpi_replay_fit_inside_the_limit(monkeypatch):
+    """The answer's check and replay come after the solver: the solver must leave them room
+    (measured on the baselines' replays), so a solver that uses its whole budget still ends the
+    run inside the limit. Here a replay is made slow (0.4 s) on purpose."""
+    import optimizer.solving.pipeline as pipeline
+    from optimizer.api import solve
+
+    real = pipeline.simulate
+
+    def slow(problem, plan):
+        time.sleep(0.4)
+        return real(problem, plan)
+
+    monkeypatch.setattr(pipeline, "simulate", slow)
+    limit = 4.0
+    t0 = time.perf_counter()
+    result = solve(PROBLEMS / "tiny.toml", backend="anneal", time_limit=limit)
+    assert result.feasible
+    assert time.perf_counter() - t0 <= 1.1 * limit

@@ -396,6 +396,16 @@ def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None
     prepare_failed = None
     if prepared is None:
         prepared = prepare(problem, config, deadline=deadline)
+    # The baselines' KPIs (a replay each) are measured now, inside the limit, and time the
+    # replay: the answer's own check and replay after the solver must fit too, so the solver
+    # gets the limit less twice that (a replay, and the plan check, which costs about as much).
+    # Out of time already: only the best baseline's (the plan returned) is replayed.
+    t = time.perf_counter()
+    names = [prepared.best_baseline] if deadline.expired() else list(prepared.baselines)
+    baselines_kpis = {name: simulate(prepared.problem, decode(prepared.candidates, prepared.baselines[name]))
+                      for name in names}
+    replays = time.perf_counter() - t
+    reserve = 2.0 * replays / max(1, len(baselines_kpis))
     if deadline.expired():
         prepare_failed = (f"the time limit of {deadline.seconds:g} s ran out during preparation "
                           f"({deadline.elapsed:.1f} s); the best baseline's plan is returned")
@@ -405,6 +415,8 @@ def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None
     if config.solver.budget == "work":
         # Work mode: the wall clock is only a safety net; the backends stop on their fixed work.
         deadline = Deadline(max(deadline.remaining, 10 * config.solver.time_limit))
+    else:
+        deadline = deadline.child(max(deadline.remaining - reserve, 0.0))
     t = time.perf_counter()
     if prepare_failed:
         answer = Answer(x=prepared.reference.copy(), solver=backend, info={}, timing={"total": 0.0},
@@ -415,14 +427,17 @@ def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None
             answer = route(prepared, solver, config, seed=seed, deadline=deadline, on_progress=on_progress)
         except KeyboardInterrupt:
             answer = _interrupted_answer(prepared, backend, time.perf_counter() - t)
-    return evaluate_answer(prepared, answer, backend=backend, seed=seed, timing={"solve": time.perf_counter() - t},
-                           time_limited=bool(prepare_failed), message=prepare_failed or "")
+    return evaluate_answer(prepared, answer, backend=backend, seed=seed,
+                           timing={"baseline_kpis": replays, "solve": time.perf_counter() - t},
+                           time_limited=bool(prepare_failed), message=prepare_failed or "",
+                           baselines_kpis=baselines_kpis)
 
 
 def evaluate_answer(prepared: Prepared, answer: Answer, *, backend: str, seed: int,
                     timing: dict[str, float] | None = None, time_limited: bool = False,
-                    message: str = "") -> Outcome:
-    """Check the answer's plan against the problem itself and measure it (KPIs by replay)."""
+                    message: str = "", baselines_kpis: dict | None = None) -> Outcome:
+    """Check the answer's plan against the problem itself and measure it (KPIs by replay);
+    ``baselines_kpis`` are the baselines' replayed KPIs when already measured."""
     t = time.perf_counter()
     model = prepared.model
     x = np.asarray(answer.x, dtype=np.uint8)
@@ -430,8 +445,9 @@ def evaluate_answer(prepared: Prepared, answer: Answer, *, backend: str, seed: i
     plan = decode(prepared.candidates, x)
     violations = tuple(check_plan(prepared.problem, plan))
     feasible = feasible_model and not violations
-    baselines_kpis = {name: simulate(prepared.problem, decode(prepared.candidates, bx))
-                      for name, bx in prepared.baselines.items()}
+    if baselines_kpis is None:
+        baselines_kpis = {name: simulate(prepared.problem, decode(prepared.candidates, bx))
+                          for name, bx in prepared.baselines.items()}
     kpis = simulate(prepared.problem, plan) if feasible else None
     if answer.interrupted:
         status = Status.INTERRUPTED
