@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 
 from optimizer.errors import InputError, Issue
+from optimizer.freight.crews import duty_violations
 from optimizer.freight.network import Movement, Network, minutes
 from optimizer.freight.problem import Problem, Shipment
 from optimizer.freight.trains import Batches, build_batches
@@ -297,6 +298,7 @@ def generate_candidates(problem: Problem, options: CandidateOptions = CandidateO
     hit_by_weather: dict[int, set[str]] = {}
     corridor_index = problem.corridor_index
     closed_yards = {h.id for h in problem.hubs if h.yard_capacity == 0}
+    duty_limited = problem.operations.crew_duty_hours is not None
     # Weather epoch of each departure slot (routes change only with the weather).
     slot_epoch = np.searchsorted(epochs, np.arange(horizon.slots) * horizon.slot_hours, side="right").tolist()
 
@@ -325,7 +327,7 @@ def generate_candidates(problem: Problem, options: CandidateOptions = CandidateO
     moves: list[Movement] = []
     move_slot: list[int] = []
     move_text: list[str] = []  # "-".join(route)
-    move_blocked: list[bool] = []  # passes a yard that handles no train
+    move_blocked: list[bool] = []  # passes a yard that handles no train, or breaks the crew duty limit
 
     def movement(route: tuple[str, ...], slot: int) -> int:
         key = (route, slot)
@@ -335,7 +337,9 @@ def generate_candidates(problem: Problem, options: CandidateOptions = CandidateO
             moves.append(network.traverse(route, slot * horizon.slot_hours))
             move_slot.append(slot)
             move_text.append("-".join(route))
-            move_blocked.append(bool(closed_yards.intersection(route[1:])))
+            # A yard that handles no train, or a crew stretch past the duty limit: no such plan.
+            move_blocked.append(bool(closed_yards.intersection(route[1:])) or
+                                (duty_limited and bool(duty_violations(problem, moves[-1]))))
         return m
 
     def plans(o: str, d: str, first: int, last: int) -> list[int]:

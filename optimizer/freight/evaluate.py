@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from optimizer.freight.crews import duty_violations
 from optimizer.freight.network import Movement, Network, minutes
 from optimizer.freight.problem import Problem
 
@@ -242,6 +243,7 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
             violations.append(f"shipment {s.id}: departs in slot {a.slot}, before its release")
         move = network.traverse(a.route, a.slot * horizon.slot_hours)
         moves[s.id] = move
+        violations.extend(f"shipment {s.id}: {v}" for v in duty_violations(problem, move))
         for leg in move.legs:
             enter, exit_ = minutes(leg.enter), minutes(leg.exit)
             for start, end in closures.get(leg.corridor, ()):

@@ -556,6 +556,8 @@ def problem_document(problem: Problem) -> dict[str, object]:
         if w.description:
             row["description"] = w.description
         doc["weather"].append(row)
+    if problem.operations.crew_duty_hours is not None:
+        doc["operations"] = {"crew_duty_hours": problem.operations.crew_duty_hours}
     return doc
 
 

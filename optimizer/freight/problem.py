@@ -43,6 +43,7 @@ __all__ = [
     "TRAIN_FORMATION_RULE",
     "Berth",
     "Corridor",
+    "Operations",
     "Costs",
     "Horizon",
     "Hub",
@@ -200,6 +201,21 @@ class Costs:
 
 
 @dataclass(frozen=True)
+class Operations:
+    """Operating rules that restrict which plans exist (hours).
+
+    ``crew_duty_hours``: the longest a crew may work a train before it is relieved. Crews are
+    relieved at transfer yards (hubs of kind ``transfer``) and at the train's origin and
+    destination; a crew's duty runs from the train entering the first corridor after a relief
+    point to its arrival at the next one, stops at other hubs (handling, waiting for a slot)
+    included. A plan with a longer stretch does not exist (the model never offers it, the plan
+    check refuses it). ``None``: no limit.
+    """
+
+    crew_duty_hours: float | None = None
+
+
+@dataclass(frozen=True)
 class Problem:
     name: str
     horizon: Horizon
@@ -211,6 +227,7 @@ class Problem:
     costs: Costs = field(default_factory=Costs)
     description: str = ""
     source: str | None = None
+    operations: Operations = field(default_factory=Operations)
 
     def hub(self, hub_id: str) -> Hub:
         return self._hubs[hub_id]
@@ -343,6 +360,11 @@ _SECTIONS: dict[str, tuple[_Field, ...]] = {
         _F(name, "integer" if name == "wagons_per_train" else "number", doc, required=False, minimum=lo,
            maximum=hi, default=getattr(Costs(), name))
         for name, doc, lo, hi in _COSTS
+    ),
+    "operations": (
+        _F("crew_duty_hours", "number", "Longest crew duty on a train before relief at a transfer yard, the origin "
+           "or the destination, hours (running and stops at other hubs); plans with a longer stretch do not "
+           "exist. Omit for no limit", required=False, minimum=1, maximum=48),
     ),
 }
 _LISTS = ("hubs", "corridors", "shipments", "berths", "weather")
@@ -583,6 +605,7 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
     meta = _read_table(data["problem"], "problem", "problem", out) if "problem" in data else None
     horizon_raw = _read_table(data["horizon"], "horizon", "horizon", out) if "horizon" in data else None
     costs_raw = _read_table(data.get("costs", {}), "costs", "costs", out)
+    operations_raw = _read_table(data.get("operations", {}), "operations", "operations", out) or {}
     if costs_raw is None:
         costs_raw = {f.name: None for f in _SECTIONS["costs"]}
     hubs = _read_list(data, "hubs", out)
@@ -773,6 +796,7 @@ def parse_problem(data: object, *, source: str | None = None) -> Problem:
                                    0.0 if r["closed"] else r["speed_factor"], r["description"] or "")
                       for i, r in weather),
         costs=Costs(**costs_raw),
+        operations=Operations(**operations_raw),
         source=source,
     )
 
