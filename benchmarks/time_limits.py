@@ -9,7 +9,10 @@ prints:
 - ``run``: the run's own ``wall_seconds`` from results.json (from the CLI reading its arguments
   to the results written: reading, preparation, solving, checking, KPI replay);
 - ``startup``: ``wall - run``, the start-up allowance the README states (3-8 s on 2 cores);
-- ``run/limit``: the contract is ``run <= 1.1 x limit``; ``wall`` may exceed it by the start-up;
+- ``run/limit``, and the contract the README states: the whole process ends within
+  ``1.1 x limit + STARTUP_ALLOWANCE`` (interpreter start, imports, loading compiled kernels; the
+  README gives 3-8 s on 2 cores, and the check uses the low end, 3 s). Preparation stages are not
+  interruptible: when one crosses the limit the run ends with status ``time_limit``;
 - status and objective, and the ratio of each backend's objective to the best baseline's.
 
 The first run of a backend after install may compile numba kernels (up to a minute, once); run
@@ -32,6 +35,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: Seconds of process start-up the contract allows on top of 1.1 x the limit (README: 3-8 s).
+STARTUP_ALLOWANCE = 3.0
 
 
 def _cli(*args: str, timeout: float) -> tuple[int, float, str]:
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             objective = doc.get("objective")
             base = doc.get("baseline_objective")
             ratio = f"{objective / base:9.4f}" if objective and base else f"{'-':>9}"
-            ok = run <= 1.1 * limit and rc in (0, 1)
+            ok = wall <= 1.1 * limit + STARTUP_ALLOWANCE and rc in (0, 1)
             failures += not ok
             print(f"{b:10} {wall:7.1f} {run:7.2f} {wall - run:8.1f} {run / limit:9.3f}  {doc.get('status', '?'):12} "
                   f"{objective if objective is not None else float('nan'):16,.0f} {ratio}  "

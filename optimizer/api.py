@@ -43,12 +43,14 @@ def as_config(config: Config | str | Path | Mapping | None) -> Config:
 
 def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat",
           config: Config | str | Path | Mapping | None = None, seed: int | None = None,
-          time_limit: float | None = None, on_progress: Callable[[StageRecord], None] | None = None) -> Result:
+          time_limit: float | None = None, on_progress: Callable[[StageRecord], None] | None = None,
+          deadline: Deadline | None = None) -> Result:
     """Solve a freight problem or a bare QUBO with ``backend`` and return the checked :class:`Result`.
 
     ``time_limit`` (seconds) covers the whole run, preparation included; ``backend``, ``seed``
     and ``time_limit`` override the config's ``[solver]`` table (``backend=None`` keeps the
-    config's). Bad input raises :class:`~optimizer.errors.InputError`; the plan of a result is
+    config's). ``deadline`` (an :class:`optimizer.solving.stop.Deadline` already running, e.g. from
+    before the caller read the problem file) replaces the one started here. Bad input raises :class:`~optimizer.errors.InputError`; the plan of a result is
     re-checked against the problem's own constraints before ``feasible`` or ``optimal`` is set.
     """
     cfg = as_config(config).override(backend=backend, seed=seed, time_limit=time_limit)
@@ -57,7 +59,7 @@ def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat"
 
     if cfg.solver.backend not in REGISTRY:
         raise ConfigError(None, Issue("backend", f"unknown backend; known: {', '.join(REGISTRY)}", cfg.solver.backend))
-    deadline = Deadline(cfg.solver.time_limit)
+    deadline = deadline or Deadline(cfg.solver.time_limit)
     if isinstance(problem, (str, Path)):
         from optimizer.qubo.formats import is_qubo_file
 

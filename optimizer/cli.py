@@ -413,6 +413,10 @@ def _cmd_solve(args) -> int:
             raise InputError("command line", Issue(f"--{flag}", "applies to bare QUBO and model files; a freight "
                                                    "problem always minimises its cost", getattr(args, flag)))
     started = time.perf_counter()
+    from optimizer.solving.stop import Deadline
+
+    # The time limit counts from here: reading the problem file is part of the run.
+    deadline = Deadline(config.solver.time_limit)
     problem = load_problem(args.file)
     out_dir = prepare_output_dir(args.out or default_output_dir(problem.name, config.solver.backend))
     if config.model.penalty is not None:
@@ -431,7 +435,7 @@ def _cmd_solve(args) -> int:
             console.print(f"  {label}: best {stage.objective:,.2f}  [{time.perf_counter() - started:.1f} s]")
 
     with OutputLock(out_dir):
-        result = solve(problem, backend=None, config=config, on_progress=progress)
+        result = solve(problem, backend=None, config=config, on_progress=progress, deadline=deadline)
         doc = result.to_json()
         doc["wall_seconds"] = time.perf_counter() - started
         path = write_json_atomic(out_dir / "results.json", doc)
