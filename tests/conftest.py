@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,23 @@ def one_hot_qubo(groups: int, size: int, *, seed: int, penalty: float = 10.0) ->
                 M[i, j] += 2 * penalty
     labels = [f"g{g}/c{c}" for g in range(groups) for c in range(size)]
     return Qubo.from_dense(M, offset=offset, labels=labels, groups=group_idx)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_reaches_python():
+    """A suite started in the background of a non-interactive shell (``cmd &``, ``nohup``)
+    inherits SIGINT as ignored, and Python then keeps it ignored: the Ctrl-C tests would test
+    the shell, not qfreight. Restore what an interactive user has."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+
+
+def restore_sigint() -> None:
+    """``preexec_fn`` for child processes that a test interrupts: SIGINT back to its default, so
+    that the child's Python installs its KeyboardInterrupt handler even when ours was inherited
+    as ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from optimizer.solving.config import parse_config
 from optimizer.solving.result import Status
-from tests.conftest import PROBLEMS, REPO
+from tests.conftest import PROBLEMS, REPO, restore_sigint
 
 CHINA = PROBLEMS / "china-core.toml"
 #: Seconds a fresh `qfreight` process needs before its clock is worth anything: interpreter start,
@@ -27,7 +27,7 @@ STARTUP_ALLOWANCE = 8.0
 def _qfreight(*args: str, interrupt_after: float | None = None, timeout: float = 180) -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "optimizer.cli", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint)
     if interrupt_after is not None:
         time.sleep(interrupt_after)
         proc.send_signal(signal.SIGINT)
