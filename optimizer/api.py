@@ -50,8 +50,9 @@ def solve(problem: Problem | Qubo | str | Path, *, backend: str | None = "cpsat"
     ``time_limit`` (seconds) covers the whole run, preparation included; ``backend``, ``seed``
     and ``time_limit`` override the config's ``[solver]`` table (``backend=None`` keeps the
     config's). ``deadline`` (an :class:`optimizer.solving.stop.Deadline` already running, e.g. from
-    before the caller read the problem file) replaces the one started here. Bad input raises :class:`~optimizer.errors.InputError`; the plan of a result is
-    re-checked against the problem's own constraints before ``feasible`` or ``optimal`` is set.
+    before the caller read the problem file) replaces the one started here. Bad input raises
+    :class:`~optimizer.errors.InputError`; the plan of a result is re-checked against the
+    problem's own constraints before ``feasible`` or ``optimal`` is set.
     """
     cfg = as_config(config).override(backend=backend, seed=seed, time_limit=time_limit)
     from backends import REGISTRY

@@ -384,6 +384,11 @@ def _interrupted_answer(prepared: Prepared, name: str, seconds: float) -> Answer
                   interrupted=True, best_origin="initial", origin_counts={"initial": 1})
 
 
+def _replay_baselines(prepared: Prepared, names: list[str]) -> dict[str, Kpis]:
+    """The named baselines' KPIs, each by replaying its plan."""
+    return {name: simulate(prepared.problem, decode(prepared.candidates, prepared.baselines[name])) for name in names}
+
+
 def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None = None,
                   deadline: Deadline | None = None, on_progress=None) -> Outcome:
     """Solve with the configured backend and evaluate the plan it returned.
@@ -403,8 +408,7 @@ def solve_problem(problem: Problem, config: Config, *, prepared: Prepared | None
     # Out of time already: only the best baseline's (the plan returned) is replayed.
     t = time.perf_counter()
     names = [prepared.best_baseline] if deadline.expired() else list(prepared.baselines)
-    baselines_kpis = {name: simulate(prepared.problem, decode(prepared.candidates, prepared.baselines[name]))
-                      for name in names}
+    baselines_kpis = _replay_baselines(prepared, names)
     replays = time.perf_counter() - t
     reserve = 3.0 * replays / max(1, len(baselines_kpis))
     if deadline.expired():
@@ -447,8 +451,7 @@ def evaluate_answer(prepared: Prepared, answer: Answer, *, backend: str, seed: i
     violations = tuple(check_plan(prepared.problem, plan))
     feasible = feasible_model and not violations
     if baselines_kpis is None:
-        baselines_kpis = {name: simulate(prepared.problem, decode(prepared.candidates, bx))
-                          for name, bx in prepared.baselines.items()}
+        baselines_kpis = _replay_baselines(prepared, list(prepared.baselines))
     kpis = simulate(prepared.problem, plan) if feasible else None
     if answer.interrupted:
         status = Status.INTERRUPTED
